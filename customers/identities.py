@@ -1,0 +1,60 @@
+"""Normalising identity values: one canonical form per kind, or a clear error."""
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from cxhub.errors import DomainError
+
+from .models import IdentityKind
+
+MAX_VALUE_LENGTH = 254
+
+
+class InvalidIdentity(DomainError):
+    code = "invalid_identity"
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidIdentity(f"{value!r} is not a valid email address.", field="email") from exc
+    return email
+
+
+def normalize_phone(value: str, region: str | None = None) -> str:
+    """Return the E.164 form of ``value``; numbers without a country code use ``region``."""
+    region = region or settings.PHONE_DEFAULT_REGION
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidIdentity(f"{value!r} is not a phone number.", field="phone") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidIdentity(f"{value!r} is not a valid phone number.", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_identity(kind: str, value, namespace: str = "") -> tuple[str, str, str]:
+    """Return (kind, namespace, value) in canonical form or raise InvalidIdentity."""
+    if kind not in IdentityKind.values:
+        raise InvalidIdentity(f"Unknown identity kind {kind!r}.", field="kind")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidIdentity(f"{kind} must be a string.", field=kind)
+    value = str(value)
+    if not value.strip():
+        raise InvalidIdentity(f"{kind} must not be empty.", field=kind)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidIdentity(f"{kind} is longer than {MAX_VALUE_LENGTH} characters.", field=kind)
+    namespace = (namespace or "").strip()
+    if kind == IdentityKind.EXTERNAL_ID:
+        if not namespace:
+            raise InvalidIdentity("external_id needs a namespace.", field="namespace")
+        return kind, namespace, value.strip()
+    if kind == IdentityKind.EMAIL:
+        return kind, "", normalize_email(value)
+    if kind == IdentityKind.PHONE:
+        return kind, "", normalize_phone(value)
+    return kind, "", value.strip()

@@ -1,0 +1,153 @@
+"""Roles (Agent, Marketer, Admin): their Django permissions and API scopes.
+
+A role is a Django group. Pages check roles with ``role_required``; the API
+checks scopes, and a logged-in user's scopes derive from their roles, so one
+table below decides what each role may do everywhere.
+"""
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+
+from django.contrib.auth.mixins import AccessMixin
+from django.core.exceptions import PermissionDenied
+
+AGENT = "Agent"
+MARKETER = "Marketer"
+ADMIN = "Admin"
+ROLES = (AGENT, MARKETER, ADMIN)
+
+SCOPES = (
+    "ingest:write",
+    "customers:read",
+    "customers:write",
+    "segments:read",
+    "segments:write",
+    "metrics:read",
+    "metrics:write",
+    "journeys:read",
+    "journeys:write",
+)
+
+ROLE_SCOPES: dict[str, set[str]] = {
+    AGENT: {
+        "customers:read",
+        "customers:write",
+        "ingest:write",
+        "segments:read",
+        "metrics:read",
+        "journeys:read",
+    },
+    MARKETER: {
+        "customers:read",
+        "segments:read",
+        "segments:write",
+        "metrics:read",
+        "metrics:write",
+        "journeys:read",
+        "journeys:write",
+    },
+    ADMIN: set(SCOPES),
+}
+
+# Model permissions per role, as "app_label.action_model"; "*" for an app means all its models.
+ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
+    AGENT: {
+        "customers": ("view", "change"),
+        "interactions": ("view", "add"),
+        "journeys": ("view",),
+        "segments": ("view",),
+        "metrics": ("view",),
+    },
+    MARKETER: {
+        "customers": ("view",),
+        "interactions": ("view",),
+        "journeys": ("view", "add", "change", "delete"),
+        "segments": ("view", "add", "change", "delete"),
+        "metrics": ("view", "add", "change", "delete"),
+    },
+    ADMIN: dict.fromkeys(
+        ("customers", "interactions", "journeys", "segments", "metrics")
+        + ("cxhub", "auth", "django_celery_beat"),
+        ("view", "add", "change", "delete"),
+    ),
+}
+
+# Roles whose members use the Django admin (marketers build segments there).
+STAFF_ROLES = {MARKETER, ADMIN}
+
+
+def user_roles(user) -> set[str]:
+    if not user or not user.is_authenticated:
+        return set()
+    if user.is_superuser:
+        return set(ROLES)
+    cached = getattr(user, "_cxhub_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._cxhub_roles = cached
+    return cached
+
+
+def user_scopes(user) -> set[str]:
+    scopes: set[str] = set()
+    for role in user_roles(user):
+        scopes |= ROLE_SCOPES[role]
+    return scopes
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles or ROLES))
+
+
+def role_required(*roles: str) -> Callable:
+    """View decorator: the user must hold one of ``roles`` (any role when none given)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, *roles):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class RoleRequiredMixin(AccessMixin):
+    """Class-based twin of ``role_required``; set ``allowed_roles``."""
+
+    allowed_roles: tuple[str, ...] = ROLES
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not has_role(request.user, *self.allowed_roles):
+            raise PermissionDenied("Your role does not allow this page.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+def roles_context(request) -> dict:
+    roles = user_roles(getattr(request, "user", None))
+    return {
+        "user_roles": roles,
+        "is_agent": AGENT in roles,
+        "is_marketer": MARKETER in roles,
+        "is_cx_admin": ADMIN in roles,
+    }
+
+
+def sync_role_permissions(sender=None, **kwargs) -> None:
+    """Give each role group exactly the permissions in ROLE_PERMISSIONS (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    using = kwargs.get("using", "default")
+    for role, apps in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        wanted = Permission.objects.using(using).none()
+        for app_label, actions in apps.items():
+            codename_prefixes = tuple(f"{action}_" for action in actions)
+            perms = Permission.objects.using(using).filter(content_type__app_label=app_label)
+            ids = [p.pk for p in perms if p.codename.startswith(codename_prefixes)]
+            wanted = wanted | Permission.objects.using(using).filter(pk__in=ids)
+        group.permissions.set(wanted)

@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+api_v1 = [
+    path("", include("customers.api.urls")),
+    path("", include("interactions.api.urls")),
+    path("", include("journeys.api.urls")),
+    path("", include("segments.api.urls")),
+    path("", include("metrics.api.urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(api_v1)),
+    path("v1/", include("interactions.tracking_urls")),
+    path("", include("customers.urls")),
+    path("", include("interactions.urls")),
+    path("", include("journeys.urls")),
+    path("", include("segments.urls")),
+    path("", include("metrics.urls")),
+]
+
+handler400 = "cxhub.views.bad_request"
+handler403 = "cxhub.views.permission_denied"
+handler404 = "cxhub.views.page_not_found"
+handler500 = "cxhub.views.server_error"

@@ -1,0 +1,68 @@
+"""Channels and interactions: every touch with a customer, inbound and outbound."""
+
+from django.conf import settings
+from django.db import models
+
+SUMMARY_MAX_LENGTH = 4000
+
+
+class Channel(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    is_digital = models.BooleanField(default=True)
+    cost_per_interaction = models.DecimalField(
+        max_digits=10, decimal_places=4, default=0, help_text="Cost of one interaction (feeds cost to serve)."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class Interaction(models.Model):
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="interactions")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="interactions")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    business_unit = models.ForeignKey(
+        "customers.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    touchpoint = models.CharField(max_length=100, blank=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    subject = models.CharField(max_length=255, blank=True)
+    summary = models.TextField(blank=True, max_length=SUMMARY_MAX_LENGTH)
+    outcome = models.CharField(max_length=50, blank=True)
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="interaction_source_external_id_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at", "-id"], name="interaction_timeline_idx"),
+            models.Index(fields=["type", "occurred_at"], name="interaction_type_time_idx"),
+            models.Index(fields=["channel", "occurred_at"], name="interaction_channel_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} via {self.channel_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
