@@ -136,3 +136,17 @@ class Consent(models.Model):
     def __str__(self) -> str:
         verb = "granted" if self.granted else "withdrawn"
         return f"{self.channel}/{self.purpose} {verb} {self.captured_at:%Y-%m-%d}"
+
+
+class DirtyCustomer(models.Model):
+    """A customer whose derived data (segments, journeys, metrics, scores) must be recomputed."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    marked_at = models.DateTimeField()
+    reason = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["marked_at"], name="dirty_customer_marked_idx")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"

@@ -134,7 +134,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
+    "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
+}
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -62,7 +62,10 @@ def test_token_with_scope_is_allowed(api_client_with):
 def test_missing_scope_is_403_naming_the_scope(api_client_with):
     response = api_client_with("customers:read").post("/api/v1/probe/", {}, format="json")
     assert response.status_code == 403
-    assert response.json()["error"] == {"code": "permission_denied", "message": "Missing scope: customers:write."}
+    assert response.json()["error"] == {
+        "code": "permission_denied",
+        "message": "Missing scope: customers:write.",
+    }
 
 
 def test_no_token_is_401_with_json_error():

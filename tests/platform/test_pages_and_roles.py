@@ -34,7 +34,9 @@ def test_login_page_renders(client):
 
 def test_login_with_password_reaches_home(client, make_user):
     make_user(AGENT, username="ann", password="s3cret-pass-word")
-    response = client.post("/accounts/login/", {"username": "ann", "password": "s3cret-pass-word"}, follow=True)
+    response = client.post(
+        "/accounts/login/", {"username": "ann", "password": "s3cret-pass-word"}, follow=True
+    )
     assert response.status_code == 200
     assert b"Your roles: Agent" in response.content
 
