@@ -117,3 +117,15 @@ def api_client_with(db):
         return client
 
     return make
+
+
+@pytest.fixture
+def celery_eager():
+    """Run Celery tasks in-process for this test, even when a broker is configured (CI's PG run)."""
+    from cxhub.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
