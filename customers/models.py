@@ -46,6 +46,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=50, blank=True, help_text="Source system that created the profile.")
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone for quiet hours.")
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_profiles"
     )
@@ -91,6 +93,7 @@ class Identity(models.Model):
     is_flagged = models.BooleanField(
         default=False, help_text="Shared by too many profiles: never used to merge."
     )
+    merge_count = models.PositiveIntegerField(default=0, help_text="Profiles this value has merged.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -100,7 +103,10 @@ class Identity(models.Model):
                 fields=["kind", "namespace", "value"], name="identity_kind_namespace_value_uniq"
             ),
         ]
-        indexes = [models.Index(fields=["customer", "kind"], name="identity_customer_kind_idx")]
+        indexes = [
+            models.Index(fields=["customer", "kind"], name="identity_customer_kind_idx"),
+            models.Index(fields=["value"], name="identity_value_idx"),
+        ]
 
     def __str__(self) -> str:
         ns = f"{self.namespace}:" if self.namespace else ""
@@ -150,3 +156,190 @@ class DirtyCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CustomerView(models.Model):
+    """One opening of a customer's 360 page: who looked at whom, when (audit and "recently viewed")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_views")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="views")
+    viewed_at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-viewed_at"], name="customer_view_user_idx"),
+            models.Index(fields=["customer", "-viewed_at"], name="customer_view_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} viewed customer {self.customer_id} at {self.viewed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SurvivorStrategy(models.TextChoices):
+    OLDEST = "oldest", "Oldest profile survives"
+    NEWEST = "newest", "Newest profile survives"
+    MOST_IDENTITIES = "most_identities", "Profile with most identities survives"
+
+
+class FieldPolicy(models.TextChoices):
+    MOST_RECENT = "most_recent", "Non-empty wins, then the most recently updated profile"
+    SOURCE_PRIORITY = "source_priority", "Non-empty wins, then the profile from the higher-priority source"
+    SURVIVOR = "survivor", "Non-empty wins, then the survivor"
+
+
+class MergeSettings(models.Model):
+    """Global merge configuration (a single row, pk=1); per-kind rules live in IdentityRule."""
+
+    auto_merge_enabled = models.BooleanField(
+        default=True, help_text="Off: resolution never merges; several matches attach to the best one."
+    )
+    survivor_strategy = models.CharField(
+        max_length=20, choices=SurvivorStrategy.choices, default=SurvivorStrategy.OLDEST
+    )
+    default_field_policy = models.CharField(
+        max_length=20, choices=FieldPolicy.choices, default=FieldPolicy.MOST_RECENT
+    )
+    field_policies = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per-field override, e.g. {"first_name": "source_priority", "lifecycle_stage": "survivor"}.',
+    )
+    source_priority = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated source codes, most trusted first."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "merge settings"
+        verbose_name_plural = "merge settings"
+
+    def __str__(self) -> str:
+        return "Merge settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @property
+    def source_ranks(self) -> dict[str, int]:
+        codes = [c.strip() for c in self.source_priority.split(",") if c.strip()]
+        return {code: rank for rank, code in enumerate(codes)}
+
+
+class KeepOrder(models.TextChoices):
+    OLDEST = "oldest", "Keep the oldest"
+    NEWEST = "newest", "Keep the newest"
+
+
+class IdentityRule(models.Model):
+    """How one identity kind takes part in resolution and merging.
+
+    ``namespace`` empty means every namespace of that kind; a rule for a specific
+    namespace overrides it. Rules apply to future resolutions and merges only.
+    """
+
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    namespace = models.CharField(max_length=50, blank=True, default="")
+    auto_merge = models.BooleanField(
+        default=True, help_text="May two profiles sharing this kind of identity be merged automatically?"
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100,
+        help_text="Lower is more trusted: when profiles cannot be merged, the match by the most trusted "
+        "kind wins.",
+    )
+    max_per_customer = models.PositiveIntegerField(
+        default=0,
+        help_text="Most values of this kind (per namespace) on one profile; 0 = no limit. A merge that "
+        "would exceed it drops the merged profile's extra values (recorded for unmerge).",
+    )
+    keep = models.CharField(
+        max_length=10,
+        choices=KeepOrder.choices,
+        default=KeepOrder.OLDEST,
+        help_text="Which of the merged profile's values are kept when the limit is reached.",
+    )
+    max_merges_per_value = models.PositiveIntegerField(
+        default=0,
+        help_text="Most profiles one value may merge; beyond it the identity is flagged, not merged. "
+        "0 = no limit.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "kind", "namespace"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "namespace"], name="identity_rule_kind_namespace_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}{':' + self.namespace if self.namespace else ''}"
+
+
+class BlockedIdentityValue(models.Model):
+    """An identity value that never matches (test addresses, placeholder phone numbers)."""
+
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices, blank=True, help_text="Empty: any")
+    value = models.CharField(
+        max_length=254, help_text="Normalised value, or a regular expression when 'is pattern' is set."
+    )
+    is_pattern = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value", "is_pattern"], name="blocked_identity_value_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind or 'any'} {'~' if self.is_pattern else '='} {self.value}"
+
+    def clean(self):
+        import re
+
+        from django.core.exceptions import ValidationError
+
+        if self.is_pattern:
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValidationError({"value": f"Not a valid regular expression: {exc}"}) from exc
+
+
+class MergeEvent(models.Model):
+    """One merge of ``merged`` into ``survivor`` with everything needed to undo it."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merge_events")
+    merged = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merged_events")
+    rule = models.CharField(max_length=100, blank=True, help_text="'manual' or the rule that merged them.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Survivor fields the merge changed, with their values before it.
+    survivor_changes = models.JSONField(default=dict, blank=True)
+    # {"app_label.Model.field": [pk, ...]} rows moved from merged to survivor.
+    moved = models.JSONField(default=dict, blank=True)
+    # {"app_label.Model.field": [{attname: value}, ...]} rows deleted (duplicates, identity limits).
+    removed = models.JSONField(default=dict, blank=True)
+    business_units_added = models.JSONField(default=list, blank=True)
+    # Customers previously merged into ``merged`` and re-pointed at the survivor.
+    repointed = models.JSONField(default=list, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["merged", "-created_at"], name="merge_event_merged_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.merged_id} → {self.survivor_id} ({self.rule or 'manual'})"
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None

@@ -51,7 +51,7 @@ def _broker_check() -> str:
     from cxhub.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as exc:  # kombu raises many transport-specific errors

@@ -48,6 +48,8 @@ class Interaction(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
+    # Where the event came from: tracking library, ip, user agent, page (spec ``context``).
+    context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -62,7 +64,31 @@ class Interaction(models.Model):
             models.Index(fields=["customer", "-occurred_at", "-id"], name="interaction_timeline_idx"),
             models.Index(fields=["type", "occurred_at"], name="interaction_type_time_idx"),
             models.Index(fields=["channel", "occurred_at"], name="interaction_channel_time_idx"),
+            # Plain time windows use a BRIN index on occurred_at on PostgreSQL (migration 0004):
+            # tiny and nearly free to maintain, since rows arrive roughly in time order.
         ]
 
     def __str__(self) -> str:
         return f"{self.type} via {self.channel_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+IDEMPOTENCY_TTL_HOURS = 24
+
+
+class IdempotencyKey(models.Model):
+    """The stored first response to a request sent with an ``Idempotency-Key`` header."""
+
+    # "client:<id>" for API clients, "user:<id>" for logged-in users: keys never cross callers.
+    owner = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_uniq")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

@@ -129,3 +129,50 @@ def celery_eager():
     app.conf.task_eager_propagates = True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery -A cxhub worker` subprocess on the test database and the configured broker.
+
+    Needs PostgreSQL (the worker shares the test database) and Redis; mark tests
+    ``@pytest.mark.celery_worker``. The worker is stopped with SIGTERM (warm shutdown).
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    from cxhub.celery import app
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
+    app.control.purge()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cxhub", "worker", "--pool=solo", "--loglevel=warning",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if worker.poll() is not None:
+                raise RuntimeError(f"Celery worker exited early with code {worker.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("Celery worker did not answer a ping within 60 s")
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()

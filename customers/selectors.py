@@ -1,0 +1,163 @@
+"""Reads for customers: survivors of merged ids, consent state, contact checks, lists."""
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import Consent, ConsentPurpose, Customer, Identity
+
+MAX_MERGE_CHAIN = 50
+# Purposes a customer may be contacted for until they say no; everything else needs a grant.
+OPT_OUT_PURPOSES = frozenset({ConsentPurpose.SERVICE})
+# A ledger row for this channel applies to every channel (a global opt-out or opt-in).
+ALL_CHANNELS = "all"
+
+
+def survivor_id(customer_id: int) -> int | None:
+    """The id of the live profile ``customer_id`` was merged into (itself if live); None if unknown."""
+    current = int(customer_id)
+    for _ in range(MAX_MERGE_CHAIN):
+        row = Customer.objects.filter(pk=current).values_list("merged_into_id", flat=True).first()
+        if row is None:
+            return current if Customer.objects.filter(pk=current).exists() else None
+        current = row
+    return current
+
+
+def survivor_ids(customer_ids) -> dict[int, int]:
+    """Map many ids to their live survivors; unknown ids are left out."""
+    result: dict[int, int] = {}
+    pending = {int(i): int(i) for i in customer_ids}
+    for _ in range(MAX_MERGE_CHAIN):
+        if not pending:
+            break
+        rows = dict(Customer.objects.filter(pk__in=set(pending.values())).values_list("pk", "merged_into_id"))
+        next_pending = {}
+        for original, current in pending.items():
+            if current not in rows:
+                continue
+            if rows[current] is None:
+                result[original] = current
+            else:
+                next_pending[original] = rows[current]
+        pending = next_pending
+    return result
+
+
+def consent_state(*, customer_id: int, at: datetime | None = None) -> dict[tuple[str, str], Consent]:
+    """The latest ledger row per (channel, purpose), optionally as it stood at ``at``."""
+    rows = Consent.objects.filter(customer_id=customer_id)
+    if at is not None:
+        rows = rows.filter(captured_at__lte=at)
+    state: dict[tuple[str, str], Consent] = {}
+    for row in rows.order_by("channel", "purpose", "-captured_at", "-id"):
+        state.setdefault((row.channel, row.purpose), row)
+    return state
+
+
+def can_contact(*, customer, channel: str, purpose: str, at: datetime | None = None) -> bool:
+    """May we reach ``customer`` on ``channel`` for ``purpose``? The check every outbound action calls.
+
+    The newest ledger row for (channel, purpose) or (``all``, purpose) decides. Without any row,
+    service messages are allowed (opt-out) and every other purpose is refused (opt-in).
+    A merged profile is checked through its survivor.
+    """
+    customer_id = customer.pk if isinstance(customer, Customer) else int(customer)
+    if isinstance(customer, Customer) and customer.merged_into_id is not None:
+        customer_id = survivor_id(customer_id) or customer_id
+    rows = Consent.objects.filter(
+        customer_id=customer_id, purpose=purpose, channel__in=(channel, ALL_CHANNELS)
+    )
+    if at is not None:
+        rows = rows.filter(captured_at__lte=at)
+    latest = rows.order_by("-captured_at", "-id").values_list("granted", flat=True).first()
+    if latest is None:
+        return purpose in OPT_OUT_PURPOSES
+    return bool(latest)
+
+
+def customer_zone(customer: Customer) -> ZoneInfo:
+    try:
+        return ZoneInfo(customer.timezone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def in_quiet_hours(*, customer: Customer, at: datetime | None = None) -> bool:
+    """Is ``at`` (default now) inside the customer's quiet hours, in the customer's time zone?"""
+    start, end = customer.quiet_hours_start, customer.quiet_hours_end
+    if start is None or end is None or start == end:
+        return False
+    local: time = (at or timezone.now()).astimezone(customer_zone(customer)).time()
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end  # the window spans midnight
+
+
+def customers_by_identity(*, kind: str, value: str, namespace: str = "") -> QuerySet[Customer]:
+    return Customer.objects.filter(identities__kind=kind, identities__namespace=namespace, identities__value=value)
+
+
+def customer_list(
+    *,
+    email: str = "",
+    phone: str = "",
+    external_id: str = "",
+    namespace: str = "",
+    q: str = "",
+    business_unit: str = "",
+    include_merged: bool = False,
+) -> QuerySet[Customer]:
+    """Customers matching the given (already normalised) filters, for lists and the API."""
+    qs = Customer.objects.all()
+    if not include_merged:
+        qs = qs.filter(merged_into__isnull=True)
+    if email:
+        qs = qs.filter(Q(email=email) | Q(pk__in=_owners("email", email)))
+    if phone:
+        qs = qs.filter(Q(phone=phone) | Q(pk__in=_owners("phone", phone)))
+    if external_id:
+        ids = Identity.objects.filter(kind="external_id", value=external_id)
+        if namespace:
+            ids = ids.filter(namespace=namespace)
+        qs = qs.filter(pk__in=ids.values("customer_id"))
+    if business_unit:
+        qs = qs.filter(business_units__code=business_unit)
+    if q:
+        qs = qs.filter(_text_query(q))
+    return qs.prefetch_related("business_units")
+
+
+def _owners(kind: str, value: str):
+    return Identity.objects.filter(kind=kind, namespace="", value=value).values("customer_id")
+
+
+def _text_query(q: str) -> Q:
+    condition = Q()
+    for term in q.split()[:5]:
+        term_q = (
+            Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(email__icontains=term)
+            | Q(phone__icontains=term)
+            | Q(pk__in=Identity.objects.filter(value__iexact=term).values("customer_id"))
+        )
+        if term.isdigit():
+            term_q |= Q(pk=int(term))
+        condition &= term_q
+    return condition
+
+
+def identities_of(*, customer_id: int) -> QuerySet[Identity]:
+    return Identity.objects.filter(customer_id=customer_id).order_by("kind", "namespace", "created_at", "id")
+
+
+def merge_history(*, customer_id: int):
+    from .models import MergeEvent
+
+    return MergeEvent.objects.filter(Q(survivor_id=customer_id) | Q(merged_id=customer_id)).select_related(
+        "survivor", "merged", "actor"
+    )

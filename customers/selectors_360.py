@@ -1,0 +1,331 @@
+"""Reads for the agent pages: customer search, the Customer 360 page and the agent home.
+
+Every function here runs a fixed number of queries whatever the size of a customer's
+history: the timeline is read one keyset page at a time and nothing counts it.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import phonenumbers
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max, OuterRef, Prefetch, Q, Subquery
+
+from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind
+
+TIMELINE_PAGE_SIZE = 50
+SEARCH_LIMIT = 25
+RECENT_LIMIT = 10
+_PHONE_CHARS = re.compile(r"^[\d\s()+\-./]+$")
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@dataclass(frozen=True)
+class TimelineFilters:
+    channel: str | None = None
+    type: str | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+
+    def as_kwargs(self) -> dict:
+        return {
+            "channel": self.channel or None,
+            "type": self.type or None,
+            "direction": self.direction or None,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+@dataclass
+class TimelinePage:
+    interactions: list
+    next_cursor: str | None  # pass back as ``before`` to read the next (older) page
+
+
+def encode_cursor(occurred_at: datetime, pk: int) -> str:
+    return f"{occurred_at.isoformat()}~{pk}"
+
+
+def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
+    """``"<iso timestamp>~<id>"`` -> (occurred_at, id); None when absent or malformed."""
+    if not value or "~" not in value:
+        return None
+    stamp, _, pk = value.rpartition("~")
+    try:
+        occurred_at = datetime.fromisoformat(stamp)
+        return occurred_at, int(pk)
+    except ValueError:
+        return None
+
+
+def timeline_page(
+    *,
+    customer_id: int,
+    filters: TimelineFilters | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = TIMELINE_PAGE_SIZE,
+) -> TimelinePage:
+    """One page of a customer's timeline, newest first (one query, no COUNT)."""
+    filters = filters or TimelineFilters()
+    rows = list(
+        _customer_timeline()(customer_id=customer_id, before=before, limit=limit + 1, **filters.as_kwargs())
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(rows[-1].occurred_at, rows[-1].pk) if has_more and rows else None
+    return TimelinePage(interactions=rows, next_cursor=cursor)
+
+
+def _customer_timeline():
+    try:
+        from interactions.selectors import customer_timeline
+    except ImportError:  # interactions' selector not there yet: same contract, read here
+        return _fallback_timeline
+    return customer_timeline
+
+
+def _fallback_timeline(
+    *, customer_id, channel=None, type=None, direction=None, since=None, until=None, before=None, limit=50
+):
+    from interactions.models import Interaction
+
+    rows = Interaction.objects.filter(customer_id=customer_id).select_related("channel", "agent")
+    if channel:
+        rows = rows.filter(channel__code=channel)
+    if type:
+        rows = rows.filter(type=type)
+    if direction:
+        rows = rows.filter(direction=direction)
+    if since:
+        rows = rows.filter(occurred_at__gte=since)
+    if until:
+        rows = rows.filter(occurred_at__lt=until)
+    if before:
+        occurred_at, pk = before
+        rows = rows.filter(Q(occurred_at__lt=occurred_at) | Q(occurred_at=occurred_at, pk__lt=pk))
+    return list(rows.order_by("-occurred_at", "-id")[:limit])
+
+
+# --------------------------------------------------------------------------- consents & merges
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    channel: str
+    purpose: str
+    granted: bool
+    captured_at: datetime
+    source: str
+    evidence: str
+
+
+def current_consents(*, customer_id: int) -> list[ConsentRow]:
+    """The latest ledger entry per (channel, purpose), with when and where it was captured."""
+    latest = (
+        Consent.objects.filter(customer_id=customer_id)
+        .order_by("channel", "purpose", "-captured_at", "-id")
+        .values("channel", "purpose", "granted", "captured_at", "source", "evidence")
+    )
+    if connection.vendor == "postgresql":
+        latest = latest.distinct("channel", "purpose")
+    seen: set[tuple[str, str]] = set()
+    rows: list[ConsentRow] = []
+    for row in latest:
+        key = (row["channel"], row["purpose"])
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(ConsentRow(**row))
+    return rows
+
+
+def merge_history(*, customer_id: int) -> list:
+    """Merges into (and out of) this customer, newest first; empty until merges are recorded."""
+    try:
+        from .models import MergeEvent
+    except ImportError:
+        return []
+    fields = {f.name for f in MergeEvent._meta.get_fields()}
+    survivor_field = "survivor" if "survivor" in fields else None
+    merged_field = "merged" if "merged" in fields else None
+    if not survivor_field:
+        return []
+    condition = Q(**{f"{survivor_field}_id": customer_id})
+    if merged_field:
+        condition |= Q(**{f"{merged_field}_id": customer_id})
+    order = "-created_at" if "created_at" in fields else "-id"
+    related = [name for name in ("actor",) if name in fields]
+    return list(MergeEvent.objects.filter(condition).select_related(*related).order_by(order, "-id")[:20])
+
+
+def resolve_survivor(customer_id: int) -> int | None:
+    """The id a (possibly merged) customer id now lives at; None when the id never existed."""
+    try:
+        from .selectors import survivor_id
+    except ImportError:
+        survivor_id = None
+    if survivor_id is not None:
+        return survivor_id(customer_id)
+    seen = set()
+    current = customer_id
+    while current not in seen:
+        seen.add(current)
+        row = Customer.objects.filter(pk=current).values_list("merged_into_id", flat=True).first()
+        if row is None:
+            return current if Customer.objects.filter(pk=current).exists() else None
+        current = row
+    return current
+
+
+# --------------------------------------------------------------------------- the 360 page
+
+
+@dataclass
+class Customer360:
+    customer: Customer
+    identities_by_kind: list[tuple[str, list[Identity]]]
+    business_units: list[BusinessUnit]
+    consents: list[ConsentRow]
+    merges: list
+    timeline: TimelinePage
+    filters: TimelineFilters
+    figures: dict = field(default_factory=dict)
+
+
+def _customer_with_relations(customer_id: int) -> Customer | None:
+    return (
+        Customer.objects.filter(pk=customer_id)
+        .prefetch_related(
+            Prefetch("identities", queryset=Identity.objects.order_by("kind", "namespace", "value")),
+            Prefetch("business_units", queryset=BusinessUnit.objects.order_by("name")),
+        )
+        .first()
+    )
+
+
+def _group_identities(identities) -> list[tuple[str, list[Identity]]]:
+    labels = dict(IdentityKind.choices)
+    grouped: dict[str, list[Identity]] = {}
+    for identity in identities:
+        grouped.setdefault(identity.kind, []).append(identity)
+    order = [kind for kind, _ in IdentityKind.choices]
+    return [
+        (labels.get(kind, kind), grouped[kind])
+        for kind in sorted(grouped, key=lambda k: order.index(k) if k in order else len(order))
+    ]
+
+
+def customer_360(
+    *,
+    customer_id: int,
+    filters: TimelineFilters | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = TIMELINE_PAGE_SIZE,
+    viewer=None,
+) -> Customer360 | None:
+    """Everything the 360 page shows about one (surviving) customer, in a fixed number of queries.
+
+    ``viewer``: when given, the view is recorded in the audit log (who, whom, when).
+    Returns None when the customer does not exist. Merged ids are not followed here:
+    callers redirect with ``resolve_survivor`` first.
+    """
+    customer = _customer_with_relations(customer_id)
+    if customer is None:
+        return None
+    filters = filters or TimelineFilters()
+    if viewer is not None:
+        CustomerView.objects.create(user=viewer, customer=customer)
+    return Customer360(
+        customer=customer,
+        identities_by_kind=_group_identities(customer.identities.all()),
+        business_units=list(customer.business_units.all()),
+        consents=current_consents(customer_id=customer.pk),
+        merges=merge_history(customer_id=customer.pk),
+        timeline=timeline_page(customer_id=customer.pk, filters=filters, before=before, limit=limit),
+        filters=filters,
+    )
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _phone_variants(query: str) -> list[str]:
+    """Digits to look for in stored E.164 phone numbers, from what an agent typed."""
+    if not _PHONE_CHARS.match(query):
+        return []
+    digits = re.sub(r"\D", "", query)
+    if len(digits) < 4:
+        return []
+    variants = {digits, digits.lstrip("0")}
+    try:
+        parsed = phonenumbers.parse(query, getattr(settings, "PHONE_DEFAULT_REGION", None) or None)
+        variants.add(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+"))
+    except phonenumbers.NumberParseException:
+        pass
+    return sorted(v for v in variants if len(v) >= 4)
+
+
+def search_customers(*, query: str, limit: int = SEARCH_LIMIT) -> tuple[list[Customer], bool]:
+    """Customers matching partial name, email, phone or any identity value (external ids too).
+
+    Returns (customers, has_more). Merged profiles are left out: their identities live on
+    the survivor. Case-insensitive substring matching; on PostgreSQL trigram GIN indexes
+    on the same ``UPPER(column)`` expressions keep it fast (migration 0004 in this app).
+    """
+    query = " ".join(query.split())[:200]
+    if len(query) < 2:
+        return [], False
+    phones = _phone_variants(query)
+
+    identity_match = Q(value__icontains=query)
+    for digits in phones:
+        identity_match |= Q(kind=IdentityKind.PHONE, value__contains=digits)
+    identity_ids = list(
+        Identity.objects.filter(identity_match).values_list("customer_id", flat=True).distinct()[:200]
+    )
+
+    name_match = Q()
+    for term in query.split():
+        name_match &= Q(first_name__icontains=term) | Q(last_name__icontains=term)
+    match = name_match | Q(email__icontains=query)
+    for digits in phones:
+        match |= Q(phone__contains=digits)
+    if identity_ids:
+        match |= Q(pk__in=identity_ids)
+
+    from interactions.models import Interaction
+
+    last_activity = (
+        Interaction.objects.filter(customer_id=OuterRef("pk")).order_by("-occurred_at").values("occurred_at")[:1]
+    )
+    rows = list(
+        Customer.objects.filter(match, merged_into__isnull=True)
+        .order_by("-id")
+        .annotate(last_activity=Subquery(last_activity))
+        .prefetch_related(
+            Prefetch("identities", queryset=Identity.objects.order_by("kind", "value")),
+            Prefetch("business_units", queryset=BusinessUnit.objects.order_by("name")),
+        )[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+# --------------------------------------------------------------------------- agent home
+
+
+def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, datetime]]:
+    """The customers this user opened most recently (latest view first), each once."""
+    latest = list(
+        CustomerView.objects.filter(user=user)
+        .values("customer_id")
+        .annotate(last_viewed=Max("viewed_at"))
+        .order_by("-last_viewed")[:limit]
+    )
+    customers = Customer.objects.in_bulk([row["customer_id"] for row in latest])
+    return [(customers[row["customer_id"]], row["last_viewed"]) for row in latest if row["customer_id"] in customers]

@@ -1,0 +1,188 @@
+"""Agent pages: customer search, the Customer 360 page, its timeline fragment, logging an interaction."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from cxhub.errors import DomainError
+from cxhub.roles import ADMIN, AGENT, has_role, role_required, user_roles
+
+from . import panels
+from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
+from .selectors_360 import (
+    customer_360,
+    decode_cursor,
+    recently_viewed,
+    resolve_survivor,
+    search_customers,
+    timeline_page,
+)
+
+FIGURES = (
+    ("lifetime_value", "Lifetime value"),
+    ("profitability", "Profitability"),
+    ("cost_to_serve", "Cost to serve"),
+)
+LOGGING_ROLES = (AGENT, ADMIN)
+
+
+def _channels():
+    from interactions.models import Channel
+
+    return list(Channel.objects.filter(active=True).order_by("name"))
+
+
+def _render_panels(request, placement: str, customer=None) -> tuple[list[dict], dict]:
+    """Render each registered panel; collect the header figures panels provide."""
+    rendered, figures = [], {}
+    for panel in panels.panels_for(placement, user_roles(request.user)):
+        context = panel.context(request, customer) or {}
+        figures.update(context.get("figures") or {})
+        html = render_to_string(panel.template, {**context, "customer": customer}, request=request)
+        rendered.append({"name": panel.name, "title": panel.title, "html": mark_safe(html)})
+    return rendered, figures
+
+
+def _survivor_or_redirect(request, customer_id: int, url_name: str):
+    survivor = resolve_survivor(customer_id)
+    if survivor is None:
+        raise Http404("No such customer.")
+    if survivor != customer_id:
+        if url_name == "customers:detail":
+            messages.info(
+                request,
+                f"Customer {customer_id} was merged into customer {survivor}: showing the surviving profile.",
+            )
+        target = reverse(url_name, args=[survivor])
+        query = request.GET.urlencode()
+        return None, redirect(f"{target}?{query}" if query else target)
+    return survivor, None
+
+
+@require_GET
+@role_required()
+def search(request):
+    form = SearchForm(request.GET)
+    query = form.data.get("q", "").strip() if form.is_valid() else ""
+    results, has_more = search_customers(query=query) if query else ([], False)
+    return render(
+        request,
+        "customers/search.html",
+        {"form": form, "query": query, "results": results, "has_more": has_more},
+    )
+
+
+@require_GET
+@role_required()
+def detail(request, customer_id: int):
+    survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
+    if response:
+        return response
+    return _render_detail(request, survivor)
+
+
+def _render_detail(request, customer_id: int, *, log_form=None, status: int = 200):
+    channels = _channels()
+    filter_form = TimelineFilterForm(request.GET or None, channels=channels)
+    data = customer_360(
+        customer_id=customer_id,
+        filters=filter_form.to_filters() if request.GET else None,
+        viewer=request.user,
+    )
+    if data is None:
+        raise Http404("No such customer.")
+    can_log = has_role(request.user, *LOGGING_ROLES)
+    if can_log and log_form is None:
+        log_form = LogInteractionForm()
+    rendered_panels, panel_figures = _render_panels(request, "customer", data.customer)
+    figures = [(label, panel_figures.get(key)) for key, label in FIGURES]
+    return render(
+        request,
+        "customers/detail.html",
+        {
+            "c360": data,
+            "customer": data.customer,
+            "filter_form": filter_form,
+            "filter_query": _filter_query(request),
+            "log_form": log_form if can_log else None,
+            "panels": rendered_panels,
+            "figures": figures,
+        },
+        status=status,
+    )
+
+
+def _filter_query(request) -> str:
+    params = request.GET.copy()
+    params.pop("before", None)
+    return params.urlencode()
+
+
+def _log_interaction(request, customer_id: int):
+    form = LogInteractionForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, customer_id, log_form=form, status=400)
+    from interactions.services import ingest_interaction
+
+    try:
+        interaction, created = ingest_interaction(item=form.to_item(customer_id=customer_id), agent=request.user)
+    except DomainError as exc:
+        field = getattr(exc, "field", None)
+        form.add_error(field if field in form.fields else None, str(exc))
+        return _render_detail(request, customer_id, log_form=form, status=400)
+    label = dict(form.fields["kind"].choices)[form.cleaned_data["kind"]]
+    if created:
+        messages.success(request, format_html("{} logged.", label))
+    else:
+        messages.info(request, format_html("{} was already logged.", label))
+    return redirect("customers:detail", customer_id)
+
+
+@require_POST
+@role_required(*LOGGING_ROLES)
+def log_interaction(request, customer_id: int):
+    survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
+    if response:
+        return response
+    return _log_interaction(request, survivor)
+
+
+@require_GET
+@role_required()
+def timeline(request, customer_id: int):
+    """The htmx fragment: one more page of the timeline (rows plus the next "load more")."""
+    survivor, response = _survivor_or_redirect(request, customer_id, "customers:timeline")
+    if response:
+        return response
+    filter_form = TimelineFilterForm(request.GET)
+    page = timeline_page(
+        customer_id=survivor,
+        filters=filter_form.to_filters(),
+        before=decode_cursor(request.GET.get("before")),
+    )
+    html = render_to_string(
+        "customers/_timeline_rows.html",
+        {"timeline": page, "customer_id": survivor, "filter_query": _filter_query(request)},
+        request=request,
+    )
+    return HttpResponse(html)
+
+
+@require_GET
+@role_required()
+def agent_home(request):
+    rendered_panels, _ = _render_panels(request, "home")
+    return render(
+        request,
+        "home.html",
+        {
+            "recent": recently_viewed(user=request.user),
+            "search_form": SearchForm(),
+            "panels": rendered_panels,
+        },
+    )

@@ -1,0 +1,118 @@
+"""The segment rule registry: which condition kinds exist, their JSON Schema and their compilers.
+
+``segments`` ships the built-in conditions (attr, identity, business_unit, consent,
+events, segment). Higher apps add theirs in ``AppConfig.ready`` without ``segments``
+importing them::
+
+    from segments.registry import CompileContext, register_condition
+
+    def compile_score(condition: dict, ctx: CompileContext) -> Q:
+        return Q(Exists(CustomerScore.objects.filter(customer=OuterRef("pk"), ...)))
+
+    register_condition(
+        "score",
+        schema={"type": "object", "required": ["score", "op", "value"], "properties": {...}},
+        compile=compile_score,
+    )
+
+``key`` is the condition's top-level JSON key; ``schema`` is the JSON Schema fragment of
+the whole condition object (it joins the served schema's ``condition`` ``oneOf``);
+``compile`` returns a ``Q`` over ``customers.Customer`` built from ``Exists`` /
+``Subquery`` so that a whole rule stays one set-based query. A compiled ``Q`` must be
+two-valued (never SQL NULL) so that ``{"not": ...}`` is exact; ``Exists`` always is.
+``evaluate(condition, facts)`` is an optional pure-Python twin used by reference tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.db.models import Q
+
+SCHEMA_PATH = Path(__file__).with_name("rule_schema.json")
+
+
+@dataclass(frozen=True)
+class ConditionType:
+    key: str
+    schema: dict
+    compile: Callable[[dict, CompileContext], Q]
+    evaluate: Callable | None = None
+
+
+_conditions: dict[str, ConditionType] = {}
+
+
+def register_condition(
+    key: str,
+    *,
+    schema: dict,
+    compile: Callable[[dict, CompileContext], Q],
+    evaluate: Callable | None = None,
+) -> None:
+    """Register (or replace) the condition whose JSON object carries the top-level ``key``."""
+    if key in ("all", "any", "not"):
+        raise ValueError(f"{key!r} is reserved for boolean composition")
+    required = schema.get("required") or []
+    if key not in required:
+        schema = {**schema, "required": [key, *required]}
+    _conditions[key] = ConditionType(key=key, schema=schema, compile=compile, evaluate=evaluate)
+
+
+def condition_types() -> dict[str, ConditionType]:
+    return dict(_conditions)
+
+
+def condition_type(key: str) -> ConditionType | None:
+    return _conditions.get(key)
+
+
+@cache
+def _base_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def rule_schema() -> dict:
+    """The served JSON Schema: the file in the repo plus every registered condition."""
+    schema = copy.deepcopy(_base_schema())
+    defs = schema["$defs"]
+    alternatives = []
+    for key, condition in _conditions.items():
+        def_name = f"condition_{key}"
+        if def_name not in defs:
+            defs[def_name] = copy.deepcopy(condition.schema)
+        alternatives.append({"$ref": f"#/$defs/{def_name}"})
+    defs["condition"] = {"oneOf": alternatives}
+    return schema
+
+
+@dataclass
+class CompileContext:
+    """What a condition compiler may need besides its JSON: the clock and the path for errors.
+
+    ``now`` is fixed once per compilation so every relative window agrees; ``path``
+    is the JSON path of the node being compiled (``rules.all[0]``), for error messages;
+    ``segment`` is the segment being computed (None for a preview).
+    """
+
+    now: datetime
+    path: str = "rules"
+    segment: Any = None
+    cache: dict = field(default_factory=dict)
+
+    def at(self, suffix: str) -> CompileContext:
+        path = f"{self.path}{suffix}" if suffix.startswith("[") else f"{self.path}.{suffix}"
+        return CompileContext(now=self.now, path=path, segment=self.segment, cache=self.cache)
+
+    def compile(self, rule: dict) -> Q:
+        """Compile a nested rule at this context's path (for conditions that embed rules)."""
+        from .compiler import compile_node
+
+        return compile_node(rule, self)
