@@ -1,0 +1,66 @@
+"""Compile a segment rule (JSON) into one set-based query over ``customers.Customer``.
+
+Every condition becomes a two-valued ``Q`` (``Exists``, ``IN (SELECT …)`` or a
+null-guarded column comparison), so ``all``/``any``/``not`` compose exactly as
+boolean logic and the whole rule runs as a single SQL statement.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from customers.models import Customer
+
+from .errors import InvalidRule
+from .registry import CompileContext, condition_type, condition_types
+
+NOTHING = Q(pk__in=[])
+
+
+def compile_node(rule: dict, ctx: CompileContext) -> Q:
+    """Compile one node (composition or condition) at ``ctx.path``."""
+    if not isinstance(rule, dict) or not rule:
+        raise InvalidRule("A rule must be a non-empty object.", field=ctx.path)
+    if "all" in rule:
+        parts = [compile_node(child, ctx.at(f"all[{i}]")) for i, child in enumerate(rule["all"])]
+        q = Q()
+        for part in parts:
+            q &= part
+        return q
+    if "any" in rule:
+        parts = [compile_node(child, ctx.at(f"any[{i}]")) for i, child in enumerate(rule["any"])]
+        if not parts:
+            return NOTHING
+        q = parts[0]
+        for part in parts[1:]:
+            q |= part
+        return q
+    if "not" in rule:
+        inner = compile_node(rule["not"], ctx.at("not"))
+        if not inner:  # not(everything) is nothing; ~Q() would be everything
+            return NOTHING
+        return ~inner
+    for key in rule:
+        condition = condition_type(key)
+        if condition is not None:
+            return condition.compile(rule, ctx)
+    known = ", ".join(["all", "any", "not", *condition_types()])
+    raise InvalidRule(f"Unknown condition; expected one of: {known}.", field=ctx.path)
+
+
+def compile_rule(rules: dict, *, now=None, segment=None) -> Q:
+    """The ``Q`` for a whole rule (without the parent or merged-profile filters)."""
+    ctx = CompileContext(now=now or timezone.now(), segment=segment)
+    return compile_node(rules, ctx)
+
+
+def segment_queryset(rules: dict, *, parent=None, now=None, segment=None) -> QuerySet:
+    """Live (unmerged) customers matching ``rules`` and, for a micro-segment, in ``parent``."""
+    from .models import SegmentMembership
+
+    q = compile_rule(rules, now=now, segment=segment) if rules else Q()
+    qs = Customer.objects.filter(merged_into__isnull=True).filter(q)
+    if parent is not None:
+        qs = qs.filter(pk__in=SegmentMembership.objects.filter(segment=parent).values("customer_id"))
+    return qs
