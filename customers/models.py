@@ -161,7 +161,9 @@ class DirtyCustomer(models.Model):
 class CustomerView(models.Model):
     """One opening of a customer's 360 page: who looked at whom, when (audit and "recently viewed")."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_views")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_views"
+    )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="views")
     viewed_at = models.DateTimeField(auto_now_add=True, db_index=False)
 
@@ -202,7 +204,7 @@ class MergeSettings(models.Model):
     field_policies = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Per-field override, e.g. {"first_name": "source_priority", "lifecycle_stage": "survivor"}.',
+        help_text='Per-field override, e.g. {"first_name": "source_priority", "language": "survivor"}.',
     )
     source_priority = models.CharField(
         max_length=500, blank=True, help_text="Comma-separated source codes, most trusted first."
@@ -290,7 +292,9 @@ class BlockedIdentityValue(models.Model):
     class Meta:
         ordering = ["kind", "value"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "value", "is_pattern"], name="blocked_identity_value_uniq")
+            models.UniqueConstraint(
+                fields=["kind", "value", "is_pattern"], name="blocked_identity_value_uniq"
+            )
         ]
 
     def __str__(self) -> str:

@@ -98,7 +98,9 @@ def in_quiet_hours(*, customer: Customer, at: datetime | None = None) -> bool:
 
 
 def customers_by_identity(*, kind: str, value: str, namespace: str = "") -> QuerySet[Customer]:
-    return Customer.objects.filter(identities__kind=kind, identities__namespace=namespace, identities__value=value)
+    return Customer.objects.filter(
+        identities__kind=kind, identities__namespace=namespace, identities__value=value
+    )
 
 
 def customer_list(
@@ -125,7 +127,8 @@ def customer_list(
             ids = ids.filter(namespace=namespace)
         qs = qs.filter(pk__in=ids.values("customer_id"))
     if business_unit:
-        qs = qs.filter(business_units__code=business_unit)
+        through = Customer.business_units.through
+        qs = qs.filter(pk__in=through.objects.filter(businessunit__code=business_unit).values("customer_id"))
     if q:
         qs = qs.filter(_text_query(q))
     return qs.prefetch_related("business_units")

@@ -1,0 +1,501 @@
+"""Writes for customers: resolution (find-or-create-or-merge), consents, preferences.
+
+``resolve_customers`` resolves many identity sets at once with a constant number of
+queries when no merge is needed; merges themselves live in ``customers.merging``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from . import pipeline
+from .errors import InvalidConsent
+from .identities import normalize_identity
+from .merging import MergeRules, choose_survivor, lock_customers, merge_locked
+from .models import (
+    BlockedIdentityValue,
+    BusinessUnit,
+    Consent,
+    ConsentPurpose,
+    Customer,
+    Identity,
+    IdentityKind,
+    LifecycleStage,
+)
+from .selectors import survivor_ids
+
+IdentityKey = tuple[str, str, str]  # (kind, namespace, value), normalised
+
+TRAIT_FIELDS = ("first_name", "last_name", "lifecycle_stage", "preferred_channel", "language", "timezone")
+TRAIT_MAX_LENGTH = {
+    "first_name": 150,
+    "last_name": 150,
+    "preferred_channel": 50,
+    "language": 10,
+    "timezone": 64,
+}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer: Customer  # the surviving profile
+    created: bool
+    merged_ids: list[int]  # ids merged into it by this call
+
+
+def resolve_customer(*, identities, traits: dict | None = None, source: str = "", actor=None) -> Resolution:
+    """Find, create or merge the customer owning ``identities`` and apply ``traits``.
+
+    ``identities`` holds normalised (kind, namespace, value) tuples or raw
+    ``{"kind", "value", "namespace"?}`` dicts (normalised here, InvalidIdentity on bad input).
+    Known traits (names, lifecycle stage, preferences) set fields; the rest go to ``attributes``.
+    """
+    keys = [_as_key(item) for item in identities]
+    updates, attributes = _split_traits(traits or {})
+    return _resolve([keys], source=source, actor=actor, traits=[(updates, attributes)])[0]
+
+
+def resolve_customers(
+    *, identity_sets: Sequence[Sequence[IdentityKey]], source: str = "", actor=None
+) -> list[Resolution]:
+    """Resolve many identity sets at once; one Resolution per set, in order.
+
+    No known identity: a new customer. One customer: new identities attach to it.
+    Several: merged when the rules allow, else the match by the most trusted kind wins.
+    Costs a constant number of queries for any batch size when no merge happens.
+    """
+    return _resolve([list(s) for s in identity_sets], source=source, actor=actor, traits=None)
+
+
+def _as_key(item) -> IdentityKey:
+    if isinstance(item, dict):
+        return normalize_identity(item.get("kind", ""), item.get("value", ""), item.get("namespace", ""))
+    kind, namespace, value = item
+    return kind, namespace or "", value
+
+
+def _split_traits(traits: dict) -> tuple[dict, dict]:
+    from .errors import DomainError
+
+    updates, attributes = {}, {}
+    for name, value in traits.items():
+        if name in TRAIT_FIELDS:
+            if value in (None, ""):
+                continue
+            if not isinstance(value, str):
+                raise DomainError(f"{name} must be a string.", field=f"traits.{name}")
+            if name == "lifecycle_stage" and value not in LifecycleStage.values:
+                raise DomainError(f"Unknown lifecycle stage {value!r}.", field="traits.lifecycle_stage")
+            if len(value) > TRAIT_MAX_LENGTH.get(name, 20):
+                raise DomainError(f"{name} is too long.", field=f"traits.{name}")
+            updates[name] = value
+        elif name not in ("email", "phone", "id"):
+            attributes[str(name)] = value
+    return updates, attributes
+
+
+class BlockList:
+    def __init__(self, rows: Iterable[BlockedIdentityValue]):
+        self.exact: set[tuple[str, str]] = set()
+        self.patterns: list[tuple[str, re.Pattern]] = []
+        for row in rows:
+            if row.is_pattern:
+                try:
+                    self.patterns.append((row.kind, re.compile(row.value, re.IGNORECASE)))
+                except re.error:
+                    continue
+            else:
+                self.exact.add((row.kind, row.value.strip().lower()))
+
+    def blocks(self, kind: str, value: str) -> bool:
+        lowered = value.lower()
+        if (kind, lowered) in self.exact or ("", lowered) in self.exact:
+            return True
+        return any((not k or k == kind) and p.fullmatch(value) for k, p in self.patterns)
+
+
+def blocked_values() -> BlockList:
+    return BlockList(BlockedIdentityValue.objects.all())
+
+
+@dataclass
+class _Outcome:
+    target: int
+    created: bool
+    merged_ids: list[int] = field(default_factory=list)
+
+
+class _Resolver:
+    """One batch: identities looked up once, customers locked once, writes in bulk at the end.
+
+    Targets are customer ids; a profile still to be created is a negative placeholder id.
+    """
+
+    def __init__(self, *, source: str, actor):
+        self.source = source[:50]
+        self.actor = actor
+        self.rules = MergeRules.load()
+        self.blocklist = blocked_values()
+        self.alias: dict[int, int] = {}
+        self.owner: dict[IdentityKey, int] = {}
+        self.rows: dict[IdentityKey, dict] = {}
+        self.customers: dict[int, Customer] = {}
+        self.new_customers: dict[int, Customer] = {}
+        self.counts: dict[tuple[int, str, str], int] = defaultdict(int)
+        self.pending_identities: list[tuple[IdentityKey, int]] = []
+        self.to_flag: set[int] = set()
+        self.merge_counted: set[int] = set()
+        self.changed: set[int] = set()
+        self.traits: dict[int, tuple[dict, dict]] = {}
+
+    def find(self, target: int) -> int:
+        while target in self.alias:
+            target = self.alias[target]
+        return target
+
+    # -- loading ------------------------------------------------------------------
+    def load(self, keys: set[IdentityKey]) -> None:
+        values = {value for _, _, value in keys}
+        if not values:
+            return
+        found = Identity.objects.filter(value__in=values).values(
+            "pk", "kind", "namespace", "value", "customer_id", "is_flagged", "merge_count"
+        )
+        for row in found:
+            key = (row["kind"], row["namespace"], row["value"])
+            if key in keys:
+                self.rows[key] = row
+                self.owner[key] = row["customer_id"]
+        owners = set(self.owner.values())
+        if not owners:
+            return
+        self.customers = lock_customers(owners)
+        stale = {pk: c.merged_into_id for pk, c in self.customers.items() if c.merged_into_id is not None}
+        if stale:  # identities left on a merged profile (e.g. by a concurrent merge): use the survivor
+            live = survivor_ids(stale)
+            self.customers.update(lock_customers(set(live.values()) - set(self.customers)))
+            for pk, survivor in live.items():
+                if survivor != pk:
+                    self.alias[pk] = survivor
+        counted = (
+            Identity.objects.filter(customer_id__in=list(self.customers))
+            .values("customer_id", "kind", "namespace")
+            .annotate(n=Count("pk"))
+        )
+        for row in counted:
+            self.counts[(row["customer_id"], row["kind"], row["namespace"])] = row["n"]
+
+    def _recount(self, customer_id: int) -> None:
+        for key in [k for k in self.counts if k[0] == customer_id]:
+            del self.counts[key]
+        for row in (
+            Identity.objects.filter(customer_id=customer_id)
+            .values("kind", "namespace")
+            .annotate(n=Count("pk"))
+        ):
+            self.counts[(customer_id, row["kind"], row["namespace"])] = row["n"]
+
+    # -- one identity set -----------------------------------------------------------
+    def resolve_set(self, keys: list[IdentityKey], traits: tuple[dict, dict] | None) -> _Outcome:
+        keys = list(dict.fromkeys(k for k in keys if not self.blocklist.blocks(k[0], k[2])))
+        known = [(k, self.find(self.owner[k])) for k in keys if k in self.owner]
+        unflagged = [(k, t) for k, t in known if not self._flagged(k)]
+        candidates = unflagged or known
+        targets = list(dict.fromkeys(t for _, t in candidates))
+        outcome: _Outcome
+        if not targets:
+            placeholder = -(len(self.new_customers) + 1)
+            self.new_customers[placeholder] = Customer(source=self.source)
+            outcome = _Outcome(target=placeholder, created=True)
+        elif len(targets) == 1:
+            outcome = _Outcome(target=targets[0], created=False)
+        else:
+            anchor = min(candidates, key=lambda kt: self._trust(kt))[1]
+            merged_ids = self._merge_eligible(unflagged)
+            outcome = _Outcome(target=self.find(anchor), created=False, merged_ids=merged_ids)
+        target = outcome.target
+        for key in keys:
+            if key not in self.owner:
+                self._attach(key, target)
+        if traits and (traits[0] or traits[1]):
+            self.traits[target] = traits
+        return outcome
+
+    def _flagged(self, key: IdentityKey) -> bool:
+        row = self.rows.get(key)
+        return bool(row and (row["is_flagged"] or row["pk"] in self.to_flag))
+
+    def _trust(self, key_target: tuple[IdentityKey, int]):
+        (kind, namespace, _), target = key_target
+        # Most trusted kind first; then existing profiles before new ones, oldest id first.
+        return (self.rules.rule_for(kind, namespace).priority, target < 0, abs(target))
+
+    def _merge_eligible(self, matches: list[tuple[IdentityKey, int]]) -> list[int]:
+        """Merge the profiles matched by auto-merge identities under their value limit."""
+        eligible: list[tuple[IdentityKey, int]] = []
+        for key, target in matches:
+            rule = self.rules.rule_for(key[0], key[1])
+            if not rule.auto_merge:
+                continue
+            row = self.rows.get(key)
+            if row and rule.max_merges_per_value and row["merge_count"] >= rule.max_merges_per_value:
+                self.to_flag.add(row["pk"])  # a shared value: flag it instead of merging more profiles
+                continue
+            eligible.append((key, target))
+        group = list(dict.fromkeys(self.find(t) for _, t in eligible))
+        if len(group) < 2 or not self.rules.settings.auto_merge_enabled:
+            return []
+        real = [t for t in group if t > 0]
+        placeholders = [t for t in group if t < 0]
+        if not real:
+            keep = max(placeholders)  # the earliest placeholder (-1 before -2)
+            for p in placeholders:
+                if p != keep:
+                    self.alias[p] = keep
+            return []
+        survivor = choose_survivor([self.customers[t] for t in real], self.rules, self._identity_totals(real))
+        for p in placeholders:
+            self.alias[p] = survivor.pk
+            self.changed.add(survivor.pk)
+        merged_ids = []
+        kinds = sorted({k[0] for k, _ in eligible})
+        for other in real:
+            if other == survivor.pk:
+                continue
+            merge_locked(
+                survivor=survivor,
+                merged=self.customers[other],
+                rules=self.rules,
+                actor=self.actor,
+                rule=f"auto:{'+'.join(kinds)}",
+                reason=f"Resolved{' from ' + self.source if self.source else ''}: shared {', '.join(kinds)}",
+            )
+            self.alias[other] = survivor.pk
+            merged_ids.append(other)
+        self._recount(survivor.pk)
+        for key, _ in eligible:
+            row = self.rows.get(key)
+            if row and row["pk"] not in self.merge_counted:
+                self.merge_counted.add(row["pk"])
+                row["merge_count"] += 1
+        self.changed.add(survivor.pk)
+        return merged_ids
+
+    def _identity_totals(self, customer_ids: list[int]) -> dict[int, int]:
+        totals: dict[int, int] = defaultdict(int)
+        for (customer_id, _, _), n in self.counts.items():
+            if customer_id in customer_ids:
+                totals[customer_id] += n
+        return totals
+
+    def _attach(self, key: IdentityKey, target: int) -> None:
+        kind, namespace, _ = key
+        rule = self.rules.rule_for(kind, namespace)
+        if rule.max_per_customer and self.counts[(target, kind, namespace)] >= rule.max_per_customer:
+            return  # the profile already holds as many values of this kind as allowed
+        self.counts[(target, kind, namespace)] += 1
+        self.owner[key] = target
+        self.pending_identities.append((key, target))
+
+    # -- writing ----------------------------------------------------------------------
+    def flush(self, outcomes: list[_Outcome]) -> list[Resolution]:
+        now = timezone.now()
+        survivors_of_new = {p: self.find(p) for p in self.new_customers}
+        to_create = {p: c for p, c in self.new_customers.items() if survivors_of_new[p] == p}
+        identities_by_target: dict[int, list[IdentityKey]] = defaultdict(list)
+        for key, target in self.pending_identities:
+            identities_by_target[self.find(target)].append(key)
+
+        for placeholder, customer in to_create.items():
+            self._denormalise(customer, identities_by_target.get(placeholder, []))
+            self._apply_traits(customer, self.traits.get(placeholder))
+        created = Customer.objects.bulk_create(list(to_create.values()))
+        real_id = {p: c.pk for p, c in zip(to_create, created, strict=True)}
+        self.customers.update({c.pk: c for c in created})
+
+        def real(target: int) -> int:
+            target = self.find(target)
+            return real_id.get(target, target)
+
+        denormalised = []
+        for target, keys in identities_by_target.items():
+            if target > 0 and self._denormalise(self.customers[target], keys):
+                denormalised.append(self.customers[target])
+        if denormalised:
+            Customer.objects.bulk_update(denormalised, ["email", "phone"])
+        for target, traits in self.traits.items():
+            target = self.find(target)
+            if target > 0:
+                customer = self.customers[target]
+                self._apply_traits(customer, traits)
+                customer.save()
+                self.changed.add(target)
+
+        new_identities = [
+            Identity(
+                customer_id=real(t), kind=k[0], namespace=k[1], value=k[2], source=self.source, created_at=now
+            )
+            for k, t in self.pending_identities
+        ]
+        Identity.objects.bulk_create(new_identities, ignore_conflicts=True)
+        self._join_business_units(real, to_create)
+        if self.to_flag:
+            Identity.objects.filter(pk__in=self.to_flag).update(is_flagged=True)
+        if self.merge_counted:
+            Identity.objects.filter(pk__in=self.merge_counted).update(merge_count=F("merge_count") + 1)
+
+        self.changed.update(real(t) for _, t in self.pending_identities)
+        self.changed.update(real_id.values())
+        pipeline.mark_dirty([pk for pk in self.changed if pk > 0], reason="resolution")
+        return [
+            Resolution(
+                customer=self.customers[real(o.target)],
+                created=o.created and self.find(o.target) == o.target,
+                merged_ids=o.merged_ids,
+            )
+            for o in outcomes
+        ]
+
+    @staticmethod
+    def _denormalise(customer: Customer, keys: list[IdentityKey]) -> bool:
+        changed = False
+        for kind, _, value in keys:
+            if kind == IdentityKind.EMAIL and not customer.email:
+                customer.email, changed = value, True
+            elif kind == IdentityKind.PHONE and not customer.phone:
+                customer.phone, changed = value, True
+        return changed
+
+    @staticmethod
+    def _apply_traits(customer: Customer, traits: tuple[dict, dict] | None) -> None:
+        if not traits:
+            return
+        updates, attributes = traits
+        for name, value in updates.items():
+            setattr(customer, name, value)
+        if attributes:
+            customer.attributes = {**(customer.attributes or {}), **attributes}
+
+    def _join_business_units(self, real, created: dict[int, Customer]) -> None:
+        """Profiles join the business unit named by an external id's namespace or the source."""
+        wanted: set[tuple[int, str]] = set()
+        for (kind, namespace, _), target in self.pending_identities:
+            if kind == IdentityKind.EXTERNAL_ID:
+                wanted.add((real(target), namespace))
+        if self.source:
+            wanted.update((c.pk, self.source) for c in created.values())
+        if not wanted:
+            return
+        units = dict(
+            BusinessUnit.objects.filter(code__in={code for _, code in wanted}).values_list("code", "pk")
+        )
+        through = Customer.business_units.through
+        rows = [through(customer_id=pk, businessunit_id=units[code]) for pk, code in wanted if code in units]
+        if rows:
+            through.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _resolve(
+    identity_sets: list[list[IdentityKey]], *, source: str, actor, traits: list[tuple[dict, dict]] | None
+) -> list[Resolution]:
+    if not identity_sets:
+        return []
+    all_keys = {_as_key(k) for s in identity_sets for k in s}
+    with transaction.atomic():
+        resolver = _Resolver(source=source, actor=actor)
+        resolver.load(all_keys)
+        outcomes = [
+            resolver.resolve_set([_as_key(k) for k in keys], traits[i] if traits else None)
+            for i, keys in enumerate(identity_sets)
+        ]
+        return resolver.flush(outcomes)
+
+
+# --- consents and preferences ---------------------------------------------------------
+
+
+def record_consent(
+    *,
+    customer: Customer,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str = "",
+    evidence: str = "",
+    captured_at: datetime | None = None,
+    actor=None,
+) -> Consent:
+    """Append a consent decision to the ledger (never edits earlier rows)."""
+    channel = (channel or "").strip().lower()
+    if not channel or len(channel) > 50:
+        raise InvalidConsent("channel is required (at most 50 characters).", field="channel")
+    if purpose not in ConsentPurpose.values:
+        raise InvalidConsent(
+            f"Unknown purpose {purpose!r}; use one of {', '.join(ConsentPurpose.values)}.", field="purpose"
+        )
+    if not isinstance(granted, bool):
+        raise InvalidConsent("granted must be true or false.", field="granted")
+    if len(evidence or "") > 2000:
+        raise InvalidConsent("evidence is longer than 2000 characters.", field="evidence")
+    if captured_at is not None and captured_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise InvalidConsent("captured_at is in the future.", field="captured_at")
+    consent = Consent.objects.create(
+        customer=customer,
+        channel=channel,
+        purpose=purpose,
+        granted=granted,
+        source=(source or "")[:100],
+        evidence=evidence or "",
+        captured_at=captured_at or timezone.now(),
+        recorded_by=actor if getattr(actor, "pk", None) else None,
+    )
+    pipeline.mark_dirty([customer.pk], reason="consent")
+    return consent
+
+
+def set_contact_preferences(
+    *,
+    customer: Customer,
+    preferred_channel: str | None = None,
+    language: str | None = None,
+    timezone_name: str | None = None,
+    quiet_hours_start=None,
+    quiet_hours_end=None,
+) -> Customer:
+    """Update how the customer likes to be reached; None leaves a preference unchanged."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .errors import DomainError
+
+    changed = []
+    if preferred_channel is not None:
+        customer.preferred_channel = preferred_channel[:50]
+        changed.append("preferred_channel")
+    if language is not None:
+        customer.language = language[:10]
+        changed.append("language")
+    if timezone_name is not None:
+        if timezone_name:
+            try:
+                ZoneInfo(timezone_name)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise DomainError(f"Unknown time zone {timezone_name!r}.", field="timezone") from exc
+        customer.timezone = timezone_name
+        changed.append("timezone")
+    if (quiet_hours_start is None) != (quiet_hours_end is None):
+        raise DomainError("Quiet hours need both a start and an end.", field="quiet_hours_start")
+    if quiet_hours_start is not None:
+        customer.quiet_hours_start, customer.quiet_hours_end = quiet_hours_start, quiet_hours_end
+        changed += ["quiet_hours_start", "quiet_hours_end"]
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
+        pipeline.mark_dirty([customer.pk], reason="preferences")
+    return customer
