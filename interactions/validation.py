@@ -169,7 +169,7 @@ def json_object(raw, name: str, *, limit: int = MAX_PROPERTIES_BYTES) -> dict:
 
 
 def customer_identities(raw, *, name: str = "customer") -> list[tuple[str, str, str]]:
-    """Normalised (kind, namespace, value) tuples from {"email": ..., "external_id": ..., "namespace": ...}."""
+    """Normalised (kind, namespace, value) tuples from {"email": ..., "external_id": ..., "namespace"}."""
     if not isinstance(raw, dict):
         raise ItemError(f"{name}: must be an object of identities.", field=name)
     namespace = raw.get("namespace") or ""

@@ -1,0 +1,274 @@
+"""Ingesting interactions: validate items, resolve customers in bulk, insert idempotently.
+
+One batch is one transaction. Items are validated one by one (a bad item gets an error
+result and never sinks the good ones), customers are resolved for the whole batch in a
+constant number of queries, then rows are inserted set-based: on PostgreSQL through a
+COPY into a staging table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``,
+elsewhere through the ORM with the same results. ``(source, external_id)`` makes
+re-sending anything harmless.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from customers.models import BusinessUnit, Customer
+from customers.pipeline import mark_dirty
+from cxhub.errors import DomainError
+
+from . import staging
+from .models import Channel, Direction, Interaction
+from .signals import interactions_created
+from .validation import ItemError, ParsedItem, parse_item
+
+logger = logging.getLogger("cxhub.interactions")
+
+MAX_BATCH_ITEMS = 1000
+MAX_MERGE_CHAIN = 50
+
+
+@dataclass
+class BatchResult:
+    """Per-item results in input order, plus counts."""
+
+    results: list[dict] = field(default_factory=list)
+    created: int = 0
+    duplicates: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "results": self.results,
+            "created": self.created,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+        }
+
+
+def default_source(client) -> str:
+    """Items without a ``source`` belong to the calling client, so two clients never collide."""
+    return client.name if client is not None else ""
+
+
+def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchResult:
+    """Ingest raw API items (API.md shape); return one result per item, in order.
+
+    ``client`` is the calling ApiClient (its name is the default ``source``); ``agent`` the
+    user recorded as the interaction's agent.
+    """
+    if not isinstance(items, list):
+        raise DomainError("items: must be a list.", field="items")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise DomainError(
+            f"items: at most {MAX_BATCH_ITEMS} per batch.", field="items", code="too_many_items"
+        )
+    now = timezone.now()
+    channels = active_channels()
+    units = dict(BusinessUnit.objects.values_list("code", "id"))
+    source = default_source(client)
+    results: list[dict | None] = [None] * len(items)
+    parsed: list[tuple[int, ParsedItem]] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(
+                (
+                    index,
+                    parse_item(item, channels=channels, business_units=units, default_source=source, now=now),
+                )
+            )
+        except ItemError as exc:
+            results[index] = {"index": index, "status": "error", "error": exc.as_dict()}
+    agent_id = getattr(agent, "pk", None)
+    prepared = []
+    with transaction.atomic():
+        customer_ids = resolve_item_customers(parsed, source=source)
+        for index, item in parsed:
+            resolved = customer_ids[index]
+            if isinstance(resolved, ItemError):
+                results[index] = {"index": index, "status": "error", "error": resolved.as_dict()}
+                continue
+            row = dict(item.row, customer_id=resolved, agent_id=agent_id, received_at=now)
+            prepared.append((index, row))
+        outcomes = insert_rows([row for _, row in prepared])
+    for (index, _), (pk, created) in zip(prepared, outcomes, strict=True):
+        results[index] = {"index": index, "status": "created" if created else "duplicate", "id": pk}
+    batch = BatchResult(results=results)
+    for result in results:
+        batch.created += result["status"] == "created"
+        batch.duplicates += result["status"] == "duplicate"
+        batch.errors += result["status"] == "error"
+    return batch
+
+
+def ingest_interaction(*, item: dict, client=None, agent=None) -> tuple[Interaction, bool]:
+    """Ingest one item; return (interaction, created). A bad item raises DomainError."""
+    result = ingest_interactions(items=[item], client=client, agent=agent).results[0]
+    if result["status"] == "error":
+        error = result["error"]
+        raise DomainError(error["message"], field=error.get("field"), code=error["code"])
+    interaction = Interaction.objects.select_related("channel", "business_unit").get(pk=result["id"])
+    return interaction, result["status"] == "created"
+
+
+def active_channels() -> dict[str, int]:
+    return dict(Channel.objects.filter(active=True).values_list("code", "id"))
+
+
+# --- customers --------------------------------------------------------------
+
+
+def live_customer_ids(customer_ids) -> dict[int, int]:
+    """Map customer ids to the live profile they were merged into (themselves if live); unknown left out."""
+    result: dict[int, int] = {}
+    pending = {int(i): int(i) for i in customer_ids}
+    for _ in range(MAX_MERGE_CHAIN):
+        if not pending:
+            break
+        rows = dict(Customer.objects.filter(pk__in=set(pending.values())).values_list("pk", "merged_into_id"))
+        next_pending = {}
+        for original, current in pending.items():
+            if current not in rows:
+                continue
+            if rows[current] is None:
+                result[original] = current
+            else:
+                next_pending[original] = rows[current]
+        pending = next_pending
+    return result
+
+
+def resolve_identity_sets(identity_sets: Sequence[Sequence[tuple[str, str, str]]], *, source: str) -> list:
+    """Resolve each identity set to a live customer id, or to an ItemError when that set cannot be."""
+    if not identity_sets:
+        return []
+    from customers.services import resolve_customers
+
+    try:
+        with transaction.atomic():
+            resolutions = resolve_customers(identity_sets=identity_sets, source=source)
+        resolved: list = [r.customer for r in resolutions]
+    except DomainError:
+        # One set breaks the bulk call (e.g. a merge rule): resolve one by one to isolate it.
+        resolved = []
+        for identities in identity_sets:
+            try:
+                with transaction.atomic():
+                    resolved.append(resolve_customers(identity_sets=[identities], source=source)[0].customer)
+            except DomainError as exc:
+                resolved.append(ItemError(exc.message, field="customer", code=exc.code))
+    merged = [c.pk for c in resolved if isinstance(c, Customer) and c.merged_into_id]
+    survivors = live_customer_ids(merged) if merged else {}
+    return [c if isinstance(c, ItemError) else survivors.get(c.pk, c.pk) for c in resolved]
+
+
+def resolve_item_customers(
+    parsed: list[tuple[int, ParsedItem]], *, source: str
+) -> dict[int, int | ItemError]:
+    """Customer id (or error) per item index: explicit ids follow merges, identities resolve in bulk."""
+    out: dict[int, int | ItemError] = {}
+    explicit = {item.customer_id for _, item in parsed if item.customer_id is not None}
+    live = live_customer_ids(explicit) if explicit else {}
+    by_identity = [(index, item.identities) for index, item in parsed if item.customer_id is None]
+    resolved = resolve_identity_sets([ids for _, ids in by_identity], source=source)
+    for (index, _), customer in zip(by_identity, resolved, strict=True):
+        out[index] = customer
+    for index, item in parsed:
+        if item.customer_id is not None:
+            out[index] = live.get(item.customer_id) or ItemError(
+                f"customer_id: no customer {item.customer_id}.", field="customer_id", code="not_found"
+            )
+    return out
+
+
+# --- inserting --------------------------------------------------------------
+
+
+def set_based() -> bool:
+    """Whether to use the PostgreSQL staging path (tests switch it off to run the ORM path on PG)."""
+    return connection.vendor == "postgresql"
+
+
+def insert_rows(rows: list[dict]) -> list[tuple[int, bool]]:
+    """Insert validated rows (column values with customer_id) idempotently; return (id, created) per row.
+
+    Runs inside the caller's transaction; also bumps ``last_seen_at``, marks the customers
+    dirty and sends ``interactions_created`` on commit.
+    """
+    if not rows:
+        return []
+    with transaction.atomic():
+        outcomes = staging.insert_rows_postgres(rows) if set_based() else _insert_rows_orm(rows)
+        created = [(row, pk) for row, (pk, is_new) in zip(rows, outcomes, strict=True) if is_new]
+        if created:
+            _after_insert(created)
+    return outcomes
+
+
+def _insert_rows_orm(rows: list[dict]) -> list[tuple[int, bool]]:
+    keys = {(r["source"], r["external_id"]) for r in rows if r["external_id"] is not None}
+    existing: dict[tuple[str, str], int] = {}
+    if keys:
+        found = Interaction.objects.filter(external_id__in={k[1] for k in keys}).values_list(
+            "pk", "source", "external_id"
+        )
+        existing = {(s, e): pk for pk, s, e in found if (s, e) in keys}
+    first_in_batch: dict[tuple[str, str], int] = {}
+    new_positions, new_objects = [], []
+    for position, row in enumerate(rows):
+        key = (row["source"], row["external_id"])
+        if row["external_id"] is not None and (key in existing or key in first_in_batch):
+            continue
+        if row["external_id"] is not None:
+            first_in_batch[key] = position
+        new_positions.append(position)
+        new_objects.append(Interaction(**row))
+    Interaction.objects.bulk_create(new_objects)
+    new_ids = {position: obj.pk for position, obj in zip(new_positions, new_objects, strict=True)}
+    outcomes = []
+    for position, row in enumerate(rows):
+        if position in new_ids:
+            outcomes.append((new_ids[position], True))
+            continue
+        key = (row["source"], row["external_id"])
+        outcomes.append((existing[key] if key in existing else new_ids[first_in_batch[key]], False))
+    return outcomes
+
+
+def _after_insert(created: list[tuple[dict, int]]) -> None:
+    customer_ids = sorted({row["customer_id"] for row, _ in created})
+    seen: dict[int, datetime] = {}
+    for row, _ in created:
+        if row["direction"] == Direction.INBOUND:
+            current = seen.get(row["customer_id"])
+            if current is None or row["occurred_at"] > current:
+                seen[row["customer_id"]] = row["occurred_at"]
+    if seen:
+        update_last_seen(seen)
+    mark_dirty(customer_ids, reason="interaction")
+    interaction_ids = [pk for _, pk in created]
+    transaction.on_commit(lambda: _announce(interaction_ids, customer_ids))
+
+
+def update_last_seen(seen: dict[int, datetime]) -> None:
+    """Move each customer's ``last_seen_at`` forward to the given time (never back), in one UPDATE."""
+    if set_based():
+        staging.update_last_seen_postgres(seen)
+        return
+    whens = [
+        When(Q(pk=pk) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=at)), then=Value(at))
+        for pk, at in seen.items()
+    ]
+    Customer.objects.filter(pk__in=list(seen)).update(last_seen_at=Case(*whens, default=F("last_seen_at")))
+
+
+def _announce(interaction_ids: list[int], customer_ids: list[int]) -> None:
+    for receiver, response in interactions_created.send_robust(
+        sender=Interaction, interaction_ids=interaction_ids, customer_ids=customer_ids
+    ):
+        if isinstance(response, Exception):
+            logger.error("interactions_created receiver %r failed", receiver, exc_info=response)

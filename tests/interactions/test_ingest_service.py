@@ -1,0 +1,245 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from customers.models import Customer, DirtyCustomer
+from interactions.models import Interaction
+from interactions.services import ingest_interaction, ingest_interactions
+from interactions.signals import interactions_created
+from tests.factories import CustomerFactory, channel
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_path")]
+
+T0 = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+
+
+def item(who, n=0, **overrides):
+    base = {
+        "source": "shop",
+        "external_id": f"ord-{n}",
+        "channel": "web",
+        "direction": "inbound",
+        "type": "order_placed",
+        "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
+        "customer_id": who.pk,
+        "subject": f"Order #{n}",
+        "value": "42.50",
+        "currency": "eur",
+        "properties": {"order_id": str(n)},
+    }
+    base.update(overrides)
+    return base
+
+
+def test_batch_creates_rows_and_reports_each_item_in_order():
+    ann = CustomerFactory()
+    result = ingest_interactions(items=[item(ann, 1), item(ann, 2, external_id=None)])
+    assert (result.created, result.duplicates, result.errors) == (2, 0, 0)
+    assert [r["index"] for r in result.results] == [0, 1]
+    assert all(r["status"] == "created" for r in result.results)
+    row = Interaction.objects.get(pk=result.results[0]["id"])
+    assert row.customer_id == ann.pk
+    assert row.channel == channel("web")
+    assert row.occurred_at == T0 + timedelta(minutes=1)
+    assert row.value == Decimal("42.50") and row.currency == "EUR"
+    assert row.properties == {"order_id": "1"}
+    assert row.received_at is not None
+
+
+def test_resend_of_batch_creates_nothing_and_returns_the_existing_ids():
+    ann = CustomerFactory()
+    items = [item(ann, n) for n in range(3)]
+    first = ingest_interactions(items=items)
+    again = ingest_interactions(items=items)
+    assert again.created == 0 and again.duplicates == 3
+    assert [r["id"] for r in again.results] == [r["id"] for r in first.results]
+    assert {r["status"] for r in again.results} == {"duplicate"}
+    assert Interaction.objects.count() == 3
+
+
+def test_same_external_id_twice_in_one_batch_is_one_row():
+    ann = CustomerFactory()
+    result = ingest_interactions(items=[item(ann, 1), item(ann, 1, subject="again")])
+    assert [r["status"] for r in result.results] == ["created", "duplicate"]
+    assert result.results[0]["id"] == result.results[1]["id"]
+    assert Interaction.objects.get().subject == "Order #1"
+
+
+def test_same_external_id_from_another_source_is_a_new_row():
+    ann = CustomerFactory()
+    ingest_interactions(items=[item(ann, 1)])
+    result = ingest_interactions(items=[item(ann, 1, source="crm")])
+    assert result.created == 1
+
+
+def test_items_without_external_id_are_always_created():
+    ann = CustomerFactory()
+    items = [item(ann, 1, external_id=None), item(ann, 1, external_id="")]
+    assert ingest_interactions(items=items).created == 2
+    assert ingest_interactions(items=items).created == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "code"),
+    [
+        ({"channel": "pigeon"}, "channel", "invalid"),
+        ({"channel": None}, "channel", "required"),
+        ({"direction": "sideways"}, "direction", "invalid"),
+        ({"type": ""}, "type", "required"),
+        ({"type": 12}, "type", "invalid"),
+        ({"occurred_at": "yesterday"}, "occurred_at", "invalid"),
+        ({"occurred_at": None}, "occurred_at", "required"),
+        ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at", "future_timestamp"),
+        ({"value": "12.345"}, "value", "invalid"),
+        ({"value": "NaN"}, "value", "invalid"),
+        ({"value": [1]}, "value", "invalid"),
+        ({"value": "1e20"}, "value", "invalid"),
+        ({"currency": "euro"}, "currency", "invalid"),
+        ({"duration_seconds": -1}, "duration_seconds", "invalid"),
+        ({"properties": [1, 2]}, "properties", "invalid"),
+        ({"properties": {"a": "nul\x00"}}, "properties", "invalid"),
+        ({"subject": "x" * 256}, "subject", "invalid"),
+        ({"summary": "x" * 4001}, "summary", "invalid"),
+        ({"external_id": {"a": 1}}, "external_id", "invalid"),
+        ({"business_unit": "nope"}, "business_unit", "invalid"),
+        ({"customer_id": None}, "customer", "required"),
+        ({"customer_id": "abc"}, "customer_id", "invalid"),
+        ({"customer_id": 2**70}, "customer_id", "invalid"),
+        ({"customer_id": 987654}, "customer_id", "not_found"),
+        ({"customer": {"email": "a@example.com"}}, "customer", "invalid"),
+    ],
+)
+def test_bad_item_gets_a_field_error_and_does_not_sink_the_good_ones(overrides, field, code):
+    ann = CustomerFactory()
+    result = ingest_interactions(items=[item(ann, 1), item(ann, 2, **overrides), item(ann, 3)])
+    assert [r["status"] for r in result.results] == ["created", "error", "created"]
+    error = result.results[1]["error"]
+    assert (error["field"], error["code"]) == (field, code)
+    assert error["message"]
+    assert Interaction.objects.count() == 2
+
+
+def test_unknown_channel_error_lists_the_valid_codes():
+    ann = CustomerFactory()
+    error = ingest_interactions(items=[item(ann, channel="pigeon")]).results[0]["error"]
+    assert "email" in error["message"] and "whatsapp" in error["message"]
+
+
+def test_item_that_is_not_an_object_is_an_error():
+    result = ingest_interactions(items=["nope", 3, None])
+    assert result.errors == 3
+
+
+def test_unknown_fields_are_ignored():
+    ann = CustomerFactory()
+    assert ingest_interactions(items=[item(ann, 1, colour="blue")]).created == 1
+
+
+def test_naive_time_is_taken_as_utc():
+    ann = CustomerFactory()
+    pk = ingest_interactions(items=[item(ann, occurred_at="2026-10-01T10:00:00")]).results[0]["id"]
+    assert Interaction.objects.get(pk=pk).occurred_at == T0
+
+
+def test_merged_customer_id_lands_on_the_survivor():
+    survivor = CustomerFactory()
+    merged = CustomerFactory(merged_into=survivor)
+    pk = ingest_interactions(items=[item(merged, 1)]).results[0]["id"]
+    assert Interaction.objects.get(pk=pk).customer_id == survivor.pk
+
+
+def test_last_seen_moves_forward_only_and_only_for_inbound_items():
+    ann, bob = CustomerFactory(), CustomerFactory()
+    later = T0 + timedelta(days=3)
+    Customer.objects.filter(pk=bob.pk).update(last_seen_at=later)
+    ingest_interactions(
+        items=[
+            item(ann, 1),
+            item(
+                ann,
+                2,
+                direction="outbound",
+                type="email_sent",
+                occurred_at=(T0 + timedelta(days=9)).isoformat(),
+            ),
+            item(bob, 3),
+        ]
+    )
+    ann.refresh_from_db()
+    bob.refresh_from_db()
+    assert ann.last_seen_at == T0 + timedelta(minutes=1)
+    assert bob.last_seen_at == later
+
+
+def test_new_rows_mark_their_customers_dirty_but_duplicates_do_not():
+    ann = CustomerFactory()
+    ingest_interactions(items=[item(ann, 1)])
+    assert DirtyCustomer.objects.filter(customer=ann, reason="interaction").exists()
+    DirtyCustomer.objects.all().delete()
+    ingest_interactions(items=[item(ann, 1)])
+    assert not DirtyCustomer.objects.exists()
+
+
+def test_signal_is_sent_on_commit_with_new_ids(django_capture_on_commit_callbacks):
+    ann = CustomerFactory()
+    received = []
+
+    def receiver(sender, interaction_ids, customer_ids, **kwargs):
+        received.append((interaction_ids, customer_ids))
+
+    interactions_created.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = ingest_interactions(items=[item(ann, 1), item(ann, 2)])
+            assert received == []
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest_interactions(items=[item(ann, 1)])
+    finally:
+        interactions_created.disconnect(receiver)
+    assert received == [([r["id"] for r in result.results], [ann.pk])]
+
+
+def test_batch_queries_do_not_grow_with_the_batch(django_assert_max_num_queries):
+    # 40 items stay under SQLite's 999-parameter INSERT chunk; PostgreSQL COPYs any size.
+    customers = CustomerFactory.create_batch(3)
+    small = [item(customers[n % 3], n) for n in range(3)]
+    big = [item(customers[n % 3], n) for n in range(100, 140)]
+
+    with CaptureQueriesContext(connection) as ctx:
+        ingest_interactions(items=small)
+    with django_assert_max_num_queries(len(ctx.captured_queries)):
+        ingest_interactions(items=big)
+
+
+def test_single_ingest_returns_the_row_and_whether_it_was_new():
+    ann = CustomerFactory()
+    row, created = ingest_interaction(item=item(ann, 1))
+    assert created and row.customer_id == ann.pk
+    again, created = ingest_interaction(item=item(ann, 1))
+    assert not created and again.pk == row.pk
+
+
+def test_single_ingest_of_a_bad_item_raises_a_domain_error():
+    from cxhub.errors import DomainError
+
+    with pytest.raises(DomainError) as info:
+        ingest_interaction(item={"channel": "web"})
+    assert info.value.field
+
+
+def test_batch_over_the_limit_is_refused_whole():
+    from cxhub.errors import DomainError
+
+    with pytest.raises(DomainError):
+        ingest_interactions(items=[{}] * 1001)
+
+
+def test_occurred_at_with_offset_is_stored_in_utc():
+    ann = CustomerFactory()
+    pk = ingest_interactions(items=[item(ann, occurred_at="2026-10-01T12:00:00+02:00")]).results[0]["id"]
+    assert Interaction.objects.get(pk=pk).occurred_at == T0
+    assert timezone.is_aware(Interaction.objects.get(pk=pk).occurred_at)
