@@ -20,6 +20,10 @@ from tests.factories import BusinessUnitFactory, CustomerFactory, IdentityFactor
 pytestmark = pytest.mark.django_db
 
 
+def set_rule(kind, namespace="", **values):
+    IdentityRule.objects.update_or_create(kind=kind, namespace=namespace, defaults=values)
+
+
 def email(value):
     return normalize_identity("email", value)
 
@@ -82,7 +86,7 @@ def test_identities_of_two_customers_merge_into_the_oldest():
 
 
 def test_survivor_strategy_newest_is_honoured():
-    MergeSettings.objects.create(survivor_strategy=SurvivorStrategy.NEWEST)
+    MergeSettings.objects.update_or_create(pk=1, defaults={"survivor_strategy": SurvivorStrategy.NEWEST})
     older = IdentityFactory(kind="email", value="a@example.org").customer
     newer = IdentityFactory(kind="email", value="b@example.org").customer
     result = resolve_customer(identities=[email("a@example.org"), email("b@example.org")])
@@ -91,8 +95,8 @@ def test_survivor_strategy_newest_is_honoured():
 
 
 def test_kind_without_auto_merge_attaches_to_most_trusted_match_instead():
-    IdentityRule.objects.create(kind="device_id", auto_merge=False, priority=60)
-    IdentityRule.objects.create(kind="email", priority=20)
+    set_rule(kind="device_id", auto_merge=False, priority=60)
+    set_rule(kind="email", priority=20)
     by_email = IdentityFactory(kind="email", value="a@example.org").customer
     IdentityFactory(kind="device_id", value="dev-1")
     result = resolve_customer(identities=[("device_id", "", "dev-1"), email("a@example.org")])
@@ -102,7 +106,7 @@ def test_kind_without_auto_merge_attaches_to_most_trusted_match_instead():
 
 
 def test_blocked_values_never_match():
-    BlockedIdentityValue.objects.create(kind="email", value="test@example.com")
+    BlockedIdentityValue.objects.get_or_create(kind="email", value="test@example.com")
     BlockedIdentityValue.objects.create(value=r".*@mailinator\.com", is_pattern=True)
     owner = IdentityFactory(kind="email", value="x@example.org").customer
     result = resolve_customer(identities=[email("test@example.com"), email("x@example.org")])
@@ -113,8 +117,15 @@ def test_blocked_values_never_match():
     assert not Identity.objects.filter(value="someone@mailinator.com").exists()
 
 
+def test_default_rules_block_placeholder_values_from_source_systems():
+    first = resolve_customer(identities=[ext("unknown"), email("a@example.org")])
+    second = resolve_customer(identities=[ext("UNKNOWN"), email("b@example.org")])
+    assert first.customer.pk != second.customer.pk
+    assert not Identity.objects.filter(kind="external_id").exists()
+
+
 def test_value_merge_limit_flags_shared_identity_instead_of_collapsing_profiles():
-    IdentityRule.objects.create(kind="email", max_merges_per_value=2)
+    set_rule(kind="email", max_merges_per_value=2)
     family = IdentityFactory(kind="email", value="family@example.org").customer
     people = [IdentityFactory(kind="email", value=f"p{n}@example.org").customer for n in range(5)]
     merged = []
@@ -130,7 +141,7 @@ def test_value_merge_limit_flags_shared_identity_instead_of_collapsing_profiles(
 
 
 def test_per_kind_limit_drops_merged_extras_and_unmerge_restores_them():
-    IdentityRule.objects.create(kind="external_id", max_per_customer=1)
+    set_rule(kind="external_id", max_per_customer=1)
     a = IdentityFactory(kind="external_id", namespace="crm", value="R-1").customer
     IdentityFactory(kind="email", value="a@example.org", customer=a)
     b = IdentityFactory(kind="external_id", namespace="crm", value="R-2").customer
@@ -144,7 +155,7 @@ def test_per_kind_limit_drops_merged_extras_and_unmerge_restores_them():
 
 
 def test_attach_respects_per_kind_limit():
-    IdentityRule.objects.create(kind="external_id", max_per_customer=1)
+    set_rule(kind="external_id", max_per_customer=1)
     a = IdentityFactory(kind="external_id", namespace="crm", value="R-1").customer
     IdentityFactory(kind="email", value="a@example.org", customer=a)
     resolve_customer(identities=[email("a@example.org"), ext("R-9")])
@@ -157,7 +168,7 @@ def test_changing_rules_does_not_rewrite_existing_profiles():
     a = CustomerFactory()
     for n in range(4):
         IdentityFactory(kind="email", value=f"a{n}@example.org", customer=a)
-    IdentityRule.objects.create(kind="email", max_per_customer=2)
+    set_rule(kind="email", max_per_customer=2)
     b = IdentityFactory(kind="email", value="b@example.org").customer
     merge_customers(survivor=a, merged=b)
     # The survivor keeps its four emails; only the newcomer beyond the limit is dropped.
