@@ -28,6 +28,11 @@ EMAIL_DOMAINS = (
     "post.example.org",
     "inbox.example.net",
 )
+CITIES = {
+    "GB": ("London", "Manchester", "Leeds", "Bristol", "Glasgow", "Cardiff", "Norwich", "York"),
+    "FR": ("Paris", "Lyon", "Lille", "Marseille", "Nantes", "Toulouse", "Bordeaux", "Rennes"),
+    "DE": ("Berlin", "Munich", "Hamburg", "Cologne", "Leipzig", "Dresden", "Bremen", "Stuttgart"),
+}
 # Valid mobile ranges per country (checked with `phonenumbers`), with the number of free digits.
 PHONE_RANGES = {"GB": ("+4478", 8), "FR": ("+3366", 7), "DE": ("+49151", 8)}
 
@@ -109,7 +114,11 @@ PERSONAS = (
 PERSONA_WEIGHTS = tuple(p.share for p in PERSONAS)
 
 TIERS = (("bronze", 55), ("silver", 30), ("gold", 12), ("platinum", 3))
-PLANS = {"retail": ("basic", "plus", "premium"), "telecom": ("sim_only", "family", "fibre"), "energy": ("fixed", "variable", "green")}
+PLANS = {
+    "retail": ("basic", "plus", "premium"),
+    "telecom": ("sim_only", "family", "fibre"),
+    "energy": ("fixed", "variable", "green"),
+}
 
 PAGES = ("/", "/offers", "/products", "/products/detail", "/basket", "/account", "/help", "/stores")
 TOUCHPOINTS = {
