@@ -50,7 +50,9 @@ class Survey(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(scale_min__lt=models.F("scale_max")), name="survey_scale"),
+            models.CheckConstraint(
+                condition=models.Q(scale_min__lt=models.F("scale_max")), name="survey_scale"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -150,7 +152,9 @@ class SurveyResponse(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
     # Denormalised from the survey so metrics filter without a join.
     kind = models.CharField(max_length=10, choices=SurveyKind.choices)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="survey_responses")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="survey_responses"
+    )
     score = models.SmallIntegerField()
     comment = models.TextField(blank=True, max_length=4000)
     responded_at = models.DateTimeField()
@@ -230,6 +234,9 @@ class ResponseRollup(models.Model):
             models.Index(fields=["survey", "day"], name="rollup_survey_day_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"survey {self.survey_id} {self.day}: {self.count} × {self.score}"
+
 
 class SegmentRollup(models.Model):
     """Response counts per (segment, survey, day, score) by current segment membership."""
@@ -244,6 +251,9 @@ class SegmentRollup(models.Model):
     class Meta:
         indexes = [models.Index(fields=["kind", "segment_id", "day"], name="segrollup_kind_seg_day_idx")]
 
+    def __str__(self) -> str:
+        return f"segment {self.segment_id} survey {self.survey_id} {self.day}: {self.count} × {self.score}"
+
 
 class CaseStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -254,7 +264,9 @@ class FollowUpCase(models.Model):
     """Closed loop: a poor score opens a case; closing it records what the customer was told."""
 
     response = models.OneToOneField(SurveyResponse, on_delete=models.CASCADE, related_name="follow_up_case")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="follow_up_cases")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="follow_up_cases"
+    )
     status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -281,7 +293,8 @@ class FollowUpCase(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status="open") | (~models.Q(outcome="") & ~models.Q(message_to_customer="")),
+                condition=models.Q(status="open")
+                | (~models.Q(outcome="") & ~models.Q(message_to_customer="")),
                 name="case_closed_needs_outcome_and_message",
             )
         ]

@@ -6,208 +6,517 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0002_dirty_customer'),
-        ('interactions', '0002_seed_channels'),
+        ("customers", "0002_dirty_customer"),
+        ("interactions", "0002_seed_channels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Theme',
+            name="Theme",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('keywords', models.TextField(help_text='Comma-separated words or phrases; matched case-insensitively.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "keywords",
+                    models.TextField(
+                        help_text="Comma-separated words or phrases; matched case-insensitively."
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Survey',
+            name="Survey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('nps', 'Net Promoter Score (0–10)'), ('ces', 'Customer Effort Score (1–7)'), ('csat', 'Customer Satisfaction (1–5)'), ('custom', 'Custom scale')], max_length=10)),
-                ('question', models.CharField(max_length=500)),
-                ('scale_min', models.SmallIntegerField(help_text='Set from the kind for NPS, CES and CSAT.')),
-                ('scale_max', models.SmallIntegerField()),
-                ('touchpoint', models.CharField(blank=True, max_length=100)),
-                ('journey_stage', models.CharField(blank=True, max_length=100)),
-                ('active_from', models.DateTimeField(blank=True, null=True)),
-                ('active_until', models.DateTimeField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('invitation_ttl_days', models.PositiveSmallIntegerField(default=14)),
-                ('trigger_interaction_type', models.CharField(blank=True, help_text='Invite when an interaction of this type is logged.', max_length=64)),
-                ('trigger_outcome', models.CharField(blank=True, help_text='…and with this outcome.', max_length=50)),
-                ('frequency_cap_days', models.PositiveSmallIntegerField(default=30, help_text='At most one invitation per customer per N days, across surveys.')),
-                ('reminder_after_days', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('follow_up', models.BooleanField(default=True, help_text='Open a follow-up case for NPS 0–6, CES 5–7 or CSAT 1–2.')),
-                ('follow_up_sla_hours', models.PositiveSmallIntegerField(default=48)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('business_unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.businessunit')),
-                ('channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='interactions.channel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("nps", "Net Promoter Score (0–10)"),
+                            ("ces", "Customer Effort Score (1–7)"),
+                            ("csat", "Customer Satisfaction (1–5)"),
+                            ("custom", "Custom scale"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("question", models.CharField(max_length=500)),
+                ("scale_min", models.SmallIntegerField(help_text="Set from the kind for NPS, CES and CSAT.")),
+                ("scale_max", models.SmallIntegerField()),
+                ("touchpoint", models.CharField(blank=True, max_length=100)),
+                ("journey_stage", models.CharField(blank=True, max_length=100)),
+                ("active_from", models.DateTimeField(blank=True, null=True)),
+                ("active_until", models.DateTimeField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("invitation_ttl_days", models.PositiveSmallIntegerField(default=14)),
+                (
+                    "trigger_interaction_type",
+                    models.CharField(
+                        blank=True,
+                        help_text="Invite when an interaction of this type is logged.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "trigger_outcome",
+                    models.CharField(blank=True, help_text="…and with this outcome.", max_length=50),
+                ),
+                (
+                    "frequency_cap_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        help_text="At most one invitation per customer per N days, across surveys.",
+                    ),
+                ),
+                ("reminder_after_days", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "follow_up",
+                    models.BooleanField(
+                        default=True, help_text="Open a follow-up case for NPS 0–6, CES 5–7 or CSAT 1–2."
+                    ),
+                ),
+                ("follow_up_sla_hours", models.PositiveSmallIntegerField(default=48)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "business_unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.businessunit",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="interactions.channel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='SegmentRollup',
+            name="SegmentRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('segment_id', models.BigIntegerField(db_index=True)),
-                ('kind', models.CharField(max_length=10)),
-                ('day', models.DateField()),
-                ('score', models.SmallIntegerField()),
-                ('count', models.PositiveIntegerField()),
-                ('survey', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='metrics.survey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("segment_id", models.BigIntegerField(db_index=True)),
+                ("kind", models.CharField(max_length=10)),
+                ("day", models.DateField()),
+                ("score", models.SmallIntegerField()),
+                ("count", models.PositiveIntegerField()),
+                (
+                    "survey",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="metrics.survey"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ResponseRollup',
+            name="ResponseRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=10)),
-                ('day', models.DateField()),
-                ('touchpoint', models.CharField(blank=True, max_length=100)),
-                ('score', models.SmallIntegerField()),
-                ('count', models.PositiveIntegerField()),
-                ('business_unit', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.businessunit')),
-                ('channel', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='interactions.channel')),
-                ('survey', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='metrics.survey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=10)),
+                ("day", models.DateField()),
+                ("touchpoint", models.CharField(blank=True, max_length=100)),
+                ("score", models.SmallIntegerField()),
+                ("count", models.PositiveIntegerField()),
+                (
+                    "business_unit",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="customers.businessunit",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="interactions.channel",
+                    ),
+                ),
+                (
+                    "survey",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="metrics.survey"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SurveyInvitation',
+            name="SurveyInvitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('sent', 'Sent'), ('capped', 'Not sent: frequency cap'), ('blocked_consent', 'Not sent: no consent'), ('no_channel', 'Not sent: no reachable channel'), ('responded', 'Responded')], max_length=20)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('channel', models.CharField(blank=True, max_length=50)),
-                ('trigger', models.CharField(default='manual', max_length=30)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('reminder_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('responded_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer')),
-                ('outbound_interaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='interactions.interaction')),
-                ('survey', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='metrics.survey')),
-                ('trigger_interaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='interactions.interaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("sent", "Sent"),
+                            ("capped", "Not sent: frequency cap"),
+                            ("blocked_consent", "Not sent: no consent"),
+                            ("no_channel", "Not sent: no reachable channel"),
+                            ("responded", "Responded"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("channel", models.CharField(blank=True, max_length=50)),
+                ("trigger", models.CharField(default="manual", max_length=30)),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("reminder_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("responded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="customers.customer"
+                    ),
+                ),
+                (
+                    "outbound_interaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="interactions.interaction",
+                    ),
+                ),
+                (
+                    "survey",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="metrics.survey",
+                    ),
+                ),
+                (
+                    "trigger_interaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="interactions.interaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SurveyResponse',
+            name="SurveyResponse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('nps', 'Net Promoter Score (0–10)'), ('ces', 'Customer Effort Score (1–7)'), ('csat', 'Customer Satisfaction (1–5)'), ('custom', 'Custom scale')], max_length=10)),
-                ('score', models.SmallIntegerField()),
-                ('comment', models.TextField(blank=True, max_length=4000)),
-                ('responded_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('external_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('source', models.CharField(default='api', max_length=20)),
-                ('touchpoint', models.CharField(blank=True, max_length=100)),
-                ('sentiment', models.FloatField(blank=True, help_text='Compound score −1…1.', null=True)),
-                ('sentiment_label', models.CharField(blank=True, choices=[('positive', 'Positive'), ('neutral', 'Neutral'), ('negative', 'Negative')], max_length=10)),
-                ('business_unit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.businessunit')),
-                ('channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='interactions.channel')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='survey_responses', to='customers.customer')),
-                ('invitation', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='response', to='metrics.surveyinvitation')),
-                ('prompted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='interactions.interaction')),
-                ('survey', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='metrics.survey')),
-                ('timeline_interaction', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='survey_response', to='interactions.interaction')),
-                ('themes', models.ManyToManyField(blank=True, related_name='responses', to='metrics.theme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("nps", "Net Promoter Score (0–10)"),
+                            ("ces", "Customer Effort Score (1–7)"),
+                            ("csat", "Customer Satisfaction (1–5)"),
+                            ("custom", "Custom scale"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("score", models.SmallIntegerField()),
+                ("comment", models.TextField(blank=True, max_length=4000)),
+                ("responded_at", models.DateTimeField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("external_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("source", models.CharField(default="api", max_length=20)),
+                ("touchpoint", models.CharField(blank=True, max_length=100)),
+                ("sentiment", models.FloatField(blank=True, help_text="Compound score −1…1.", null=True)),
+                (
+                    "sentiment_label",
+                    models.CharField(
+                        blank=True,
+                        choices=[("positive", "Positive"), ("neutral", "Neutral"), ("negative", "Negative")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "business_unit",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.businessunit",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="interactions.channel",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="survey_responses",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="response",
+                        to="metrics.surveyinvitation",
+                    ),
+                ),
+                (
+                    "prompted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="interactions.interaction",
+                    ),
+                ),
+                (
+                    "survey",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="metrics.survey",
+                    ),
+                ),
+                (
+                    "timeline_interaction",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="survey_response",
+                        to="interactions.interaction",
+                    ),
+                ),
+                ("themes", models.ManyToManyField(blank=True, related_name="responses", to="metrics.theme")),
             ],
             options={
-                'ordering': ['-responded_at', '-id'],
+                "ordering": ["-responded_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='FollowUpCase',
+            name="FollowUpCase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed')], default='open', max_length=10)),
-                ('opened_at', models.DateTimeField()),
-                ('due_at', models.DateTimeField()),
-                ('is_overdue', models.BooleanField(default=False)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=255)),
-                ('message_to_customer', models.TextField(blank=True, max_length=4000)),
-                ('message_channel', models.CharField(blank=True, max_length=50)),
-                ('assigned_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='follow_up_cases', to='customers.customer')),
-                ('message_interaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='interactions.interaction')),
-                ('response', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='follow_up_case', to='metrics.surveyresponse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed")], default="open", max_length=10
+                    ),
+                ),
+                ("opened_at", models.DateTimeField()),
+                ("due_at", models.DateTimeField()),
+                ("is_overdue", models.BooleanField(default=False)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=255)),
+                ("message_to_customer", models.TextField(blank=True, max_length=4000)),
+                ("message_channel", models.CharField(blank=True, max_length=50)),
+                (
+                    "assigned_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="follow_up_cases",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "message_interaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="interactions.interaction",
+                    ),
+                ),
+                (
+                    "response",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="follow_up_case",
+                        to="metrics.surveyresponse",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at', 'id'],
+                "ordering": ["due_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='survey',
-            constraint=models.CheckConstraint(condition=models.Q(('scale_min__lt', models.F('scale_max'))), name='survey_scale'),
+            model_name="survey",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("scale_min__lt", models.F("scale_max"))), name="survey_scale"
+            ),
         ),
         migrations.AddIndex(
-            model_name='segmentrollup',
-            index=models.Index(fields=['kind', 'segment_id', 'day'], name='segrollup_kind_seg_day_idx'),
+            model_name="segmentrollup",
+            index=models.Index(fields=["kind", "segment_id", "day"], name="segrollup_kind_seg_day_idx"),
         ),
         migrations.AddIndex(
-            model_name='responserollup',
-            index=models.Index(fields=['kind', 'day'], name='rollup_kind_day_idx'),
+            model_name="responserollup",
+            index=models.Index(fields=["kind", "day"], name="rollup_kind_day_idx"),
         ),
         migrations.AddIndex(
-            model_name='responserollup',
-            index=models.Index(fields=['survey', 'day'], name='rollup_survey_day_idx'),
+            model_name="responserollup",
+            index=models.Index(fields=["survey", "day"], name="rollup_survey_day_idx"),
         ),
         migrations.AddIndex(
-            model_name='surveyinvitation',
-            index=models.Index(fields=['customer', 'status', '-created_at'], name='invitation_cap_idx'),
+            model_name="surveyinvitation",
+            index=models.Index(fields=["customer", "status", "-created_at"], name="invitation_cap_idx"),
         ),
         migrations.AddIndex(
-            model_name='surveyinvitation',
-            index=models.Index(fields=['status', 'created_at'], name='invitation_status_idx'),
+            model_name="surveyinvitation",
+            index=models.Index(fields=["status", "created_at"], name="invitation_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='surveyinvitation',
-            constraint=models.UniqueConstraint(condition=models.Q(('trigger_interaction__isnull', False)), fields=('survey', 'trigger_interaction'), name='invitation_once_per_trigger'),
+            model_name="surveyinvitation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("trigger_interaction__isnull", False)),
+                fields=("survey", "trigger_interaction"),
+                name="invitation_once_per_trigger",
+            ),
         ),
         migrations.AddIndex(
-            model_name='followupcase',
-            index=models.Index(fields=['status', 'due_at'], name='case_queue_idx'),
+            model_name="followupcase",
+            index=models.Index(fields=["status", "due_at"], name="case_queue_idx"),
         ),
         migrations.AddIndex(
-            model_name='followupcase',
-            index=models.Index(fields=['customer', 'status'], name='case_customer_idx'),
+            model_name="followupcase",
+            index=models.Index(fields=["customer", "status"], name="case_customer_idx"),
         ),
         migrations.AddConstraint(
-            model_name='followupcase',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'open'), models.Q(models.Q(('outcome', ''), _negated=True), models.Q(('message_to_customer', ''), _negated=True)), _connector='OR'), name='case_closed_needs_outcome_and_message'),
+            model_name="followupcase",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "open"),
+                    models.Q(
+                        models.Q(("outcome", ""), _negated=True),
+                        models.Q(("message_to_customer", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="case_closed_needs_outcome_and_message",
+            ),
         ),
         migrations.AddIndex(
-            model_name='surveyresponse',
-            index=models.Index(fields=['kind', 'responded_at'], name='response_kind_time_idx'),
+            model_name="surveyresponse",
+            index=models.Index(fields=["kind", "responded_at"], name="response_kind_time_idx"),
         ),
         migrations.AddIndex(
-            model_name='surveyresponse',
-            index=models.Index(fields=['survey', 'responded_at'], name='response_survey_time_idx'),
+            model_name="surveyresponse",
+            index=models.Index(fields=["survey", "responded_at"], name="response_survey_time_idx"),
         ),
         migrations.AddIndex(
-            model_name='surveyresponse',
-            index=models.Index(fields=['customer', 'kind', '-responded_at'], name='response_customer_idx'),
+            model_name="surveyresponse",
+            index=models.Index(fields=["customer", "kind", "-responded_at"], name="response_customer_idx"),
         ),
         migrations.AddConstraint(
-            model_name='surveyresponse',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id__isnull', False)), fields=('survey', 'external_id'), name='response_survey_external_id_uniq'),
+            model_name="surveyresponse",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id__isnull", False)),
+                fields=("survey", "external_id"),
+                name="response_survey_external_id_uniq",
+            ),
         ),
     ]

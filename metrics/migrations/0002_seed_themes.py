@@ -2,11 +2,31 @@ from django.db import migrations
 
 THEMES = (
     ("price", "Price", "price, expensive, cheap, cost, costly, overpriced, value for money, discount, fee"),
-    ("delivery", "Delivery", "delivery, delivered, late, shipping, courier, parcel, arrived, dispatch, tracking"),
-    ("staff", "Staff", "staff, agent, rude, friendly, helpful, polite, employee, advisor, service rep, manager"),
-    ("product_quality", "Product quality", "quality, broken, faulty, defect, damaged, works well, durable, poor quality"),
-    ("app_website", "App / website", "app, website, site, online, login, checkout, crash, page, password, portal"),
-    ("billing", "Billing", "bill, billing, invoice, charge, charged, refund, payment, direct debit, overcharged"),
+    (
+        "delivery",
+        "Delivery",
+        "delivery, delivered, late, shipping, courier, parcel, arrived, dispatch, tracking",
+    ),
+    (
+        "staff",
+        "Staff",
+        "staff, agent, rude, friendly, helpful, polite, employee, advisor, service rep, manager",
+    ),
+    (
+        "product_quality",
+        "Product quality",
+        "quality, broken, faulty, defect, damaged, works well, durable, poor quality",
+    ),
+    (
+        "app_website",
+        "App / website",
+        "app, website, site, online, login, checkout, crash, page, password, portal",
+    ),
+    (
+        "billing",
+        "Billing",
+        "bill, billing, invoice, charge, charged, refund, payment, direct debit, overcharged",
+    ),
 )
 
 

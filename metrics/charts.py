@@ -1,0 +1,102 @@
+"""Server-rendered SVG charts (no JavaScript, no CDN): a trend line with a margin band, and bars."""
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def trend_svg(
+    points: list[dict],
+    *,
+    value_key: str,
+    low: float,
+    high: float,
+    margin_key: str | None = None,
+    width: int = 640,
+    height: int = 200,
+    label: str = "",
+) -> SafeString:
+    """A line over ``points`` (dicts with ``group`` and ``value_key``); None values leave gaps.
+
+    With ``margin_key`` a shaded band shows value ± margin (the 95% interval).
+    """
+    pad_l, pad_r, pad_t, pad_b = 36, 10, 10, 24
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    count = max(len(points), 1)
+    step = inner_w / max(count - 1, 1)
+
+    def x(i: int) -> float:
+        return pad_l + i * step
+
+    def y(v: float) -> float:
+        v = min(max(v, low), high)
+        return pad_t + inner_h * (1 - (v - low) / (high - low))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
+        f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">'
+    ]
+    for tick in (low, (low + high) / 2, high):
+        parts.append(
+            f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{_fmt(y(tick))}" '
+            f'y2="{_fmt(y(tick))}" class="grid"/>'
+            f'<text x="{pad_l - 4}" y="{_fmt(y(tick) + 4)}" text-anchor="end" class="tick">{tick:g}</text>'
+        )
+    if margin_key:
+        upper, lower = [], []
+        for i, p in enumerate(points):
+            v, m = p.get(value_key), p.get(margin_key)
+            if v is not None and m is not None:
+                upper.append(f"{_fmt(x(i))},{_fmt(y(v + m))}")
+                lower.append(f"{_fmt(x(i))},{_fmt(y(v - m))}")
+        if len(upper) > 1:
+            parts.append(f'<polygon class="band" points="{" ".join(upper + lower[::-1])}"/>')
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for i, p in enumerate(points):
+        v = p.get(value_key)
+        if v is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{_fmt(x(i))},{_fmt(y(v))}")
+    if segment:
+        segments.append(segment)
+    for seg in segments:
+        parts.append(f'<polyline class="line" points="{" ".join(seg)}"/>')
+    for i, p in enumerate(points):
+        v = p.get(value_key)
+        if v is not None:
+            title = escape(f"{p.get('group')}: {v:g} (n={p.get('n', '')})")
+            circle = f'<circle class="dot" cx="{_fmt(x(i))}" cy="{_fmt(y(v))}" r="3">'
+            parts.append(f"{circle}<title>{title}</title></circle>")
+    label_every = max(1, count // 6)
+    for i, p in enumerate(points):
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{_fmt(x(i))}" y="{height - 6}" text-anchor="middle" class="tick">'
+                f"{escape(str(p.get('group', '')))}</text>"
+            )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+def sparkline_svg(
+    values: list[float], *, low: float, high: float, width: int = 160, height: int = 36
+) -> SafeString:
+    """A tiny line of recent scores, oldest first."""
+    if not values:
+        return mark_safe("")
+    step = (width - 8) / max(len(values) - 1, 1)
+    pts = " ".join(
+        f"{_fmt(4 + i * step)},{_fmt(4 + (height - 8) * (1 - (min(max(v, low), high) - low) / (high - low)))}"
+        for i, v in enumerate(values)
+    )
+    return mark_safe(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="sparkline" '
+        f'role="img" aria-label="recent scores"><polyline class="line" points="{pts}"/></svg>'
+    )

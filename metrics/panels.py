@@ -1,0 +1,72 @@
+"""Panels on the Customer 360 page (voice of the customer) and the agent home (open follow-up cases)."""
+
+from . import charts
+from .models import CaseStatus, FollowUpCase, SurveyResponse
+
+RECENT_RESPONSES = 30
+HOME_CASES = 10
+
+
+def customer_voice_context(request, customer) -> dict:
+    """Latest NPS / CES / CSAT, a small NPS trend and open cases: two queries whatever the history."""
+    recent = list(
+        SurveyResponse.objects.filter(customer_id=customer.pk)
+        .select_related("survey")
+        .order_by("-responded_at", "-id")[:RECENT_RESPONSES]
+    )
+    latest = {}
+    for response in recent:
+        latest.setdefault(response.kind, response)
+    nps_values = [r.score for r in reversed(recent) if r.kind == "nps"]
+    cases = list(
+        FollowUpCase.objects.filter(customer_id=customer.pk, status=CaseStatus.OPEN).order_by("due_at")[:5]
+    )
+    return {
+        "latest_nps": latest.get("nps"),
+        "latest_ces": latest.get("ces"),
+        "latest_csat": latest.get("csat"),
+        "nps_sparkline": charts.sparkline_svg(nps_values, low=0, high=10) if len(nps_values) > 1 else "",
+        "recent_responses": recent[:5],
+        "open_cases": cases,
+    }
+
+
+def home_cases_context(request, customer=None) -> dict:
+    """The signed-in agent's open follow-up cases, then unassigned ones, soonest due first."""
+    from django.db.models import Case, IntegerField, Q, Value, When
+
+    user = request.user
+    cases = list(
+        FollowUpCase.objects.filter(Q(assigned_to=user) | Q(assigned_to__isnull=True), status=CaseStatus.OPEN)
+        .select_related("customer", "response__survey")
+        .annotate(
+            mine=Case(When(assigned_to=user, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        .order_by("mine", "due_at")[:HOME_CASES]
+    )
+    return {"cases": cases}
+
+
+def register() -> None:
+    from customers.panels import Panel, register_panel
+
+    register_panel(
+        Panel(
+            name="voice",
+            title="Voice of the customer",
+            template="metrics/panels/customer_voice.html",
+            context=customer_voice_context,
+            placement="customer",
+            order=30,
+        )
+    )
+    register_panel(
+        Panel(
+            name="follow_up_cases",
+            title="Follow-up cases",
+            template="metrics/panels/home_cases.html",
+            context=home_cases_context,
+            placement="home",
+            order=30,
+        )
+    )

@@ -1,0 +1,239 @@
+"""Reads for metrics: NPS / CES / CSAT over a period and a grouping, live or from rollups.
+
+Every summary is one grouped SQL query returning (group, score, count) rows — at most
+groups × scale points rows whatever the number of responses — folded in Python through
+the pure functions in ``metrics.scores``. Segment groupings add one query for the
+overall figure (a customer may sit in several segments).
+"""
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.utils.dateparse import parse_date, parse_datetime
+
+from cxhub.errors import DomainError
+
+from . import scores
+from .models import ResponseRollup, SegmentRollup, Survey, SurveyResponse
+
+KINDS = ("nps", "ces", "csat")
+GROUPINGS = ("segment", "channel", "touchpoint", "business_unit", "survey", "day", "week", "month")
+SOURCES = ("live", "rollup")
+
+
+class SegmentsUnavailable(DomainError):
+    code = "segments_unavailable"
+
+
+def parse_bound(value: str | None, *, field: str, end: bool = False) -> datetime | None:
+    """A date or ISO datetime from the query string; a bare ``until`` date includes that whole day."""
+    if not value:
+        return None
+    try:
+        day = parse_date(value)
+        parsed = None if day else parse_datetime(value)
+    except ValueError:
+        day = parsed = None
+    if parsed is not None:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if day is None:
+        raise DomainError(f"{field}: not a valid date or datetime.", field=field)
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+def summary(
+    *,
+    kind: str,
+    survey_ids: list[int] | None = None,
+    group_by: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source: str = "live",
+) -> dict:
+    """``{"overall": {...}, "groups": [{"group": key, ...}, ...]}`` for one survey kind.
+
+    ``since`` is inclusive and ``until`` exclusive (``parse_bound`` turns a date into the
+    end of that day). ``source="rollup"`` reads the daily rollups: bounds count in whole
+    UTC days there.
+    """
+    if kind not in KINDS:
+        raise DomainError(f"Unknown metric {kind!r}.", field="kind")
+    if group_by and group_by not in GROUPINGS:
+        raise DomainError(f"group_by must be one of {', '.join(GROUPINGS)}.", field="group_by")
+    if source not in SOURCES:
+        raise DomainError("source must be live or rollup.", field="source")
+    if source == "rollup":
+        overall, groups = _from_rollups(kind, survey_ids, group_by, since, until)
+    else:
+        overall, groups = _live(kind, survey_ids, group_by, since, until)
+    return {
+        "overall": scores.summarise(kind, overall).as_dict(),
+        "groups": [
+            {"group": key, **scores.summarise(kind, dist).as_dict()}
+            for key, dist in sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
+        ],
+    }
+
+
+def check_surveys(*, kind: str, survey_ids: list[int]) -> None:
+    found = dict(Survey.objects.filter(pk__in=survey_ids).values_list("pk", "kind"))
+    for survey_id in survey_ids:
+        if survey_id not in found:
+            raise DomainError(f"Survey {survey_id} does not exist.", field="survey", code="not_found")
+        if found[survey_id] != kind:
+            raise DomainError(f"Survey {survey_id} is a {found[survey_id].upper()} survey.", field="survey")
+
+
+def segment_membership_model():
+    try:
+        from segments.models import SegmentMembership
+    except ImportError as exc:
+        raise SegmentsUnavailable(
+            "Grouping by segment needs the segments app, which is not available.", field="group_by"
+        ) from exc
+    return SegmentMembership
+
+
+def _period(expr_field: str, group_by: str, is_date: bool):
+    if group_by == "month":
+        return TruncMonth(expr_field, tzinfo=None if is_date else UTC)
+    if group_by == "week":
+        return TruncWeek(expr_field, tzinfo=None if is_date else UTC)
+    return TruncDate(expr_field, tzinfo=UTC) if not is_date else None
+
+
+LIVE_DIMENSIONS = {
+    "channel": "channel__code",
+    "touchpoint": "touchpoint",
+    "business_unit": "business_unit__code",
+    "survey": "survey_id",
+}
+
+
+def _label(group_by: str, key):
+    if key is None:
+        return None
+    if group_by == "month":
+        return f"{key:%Y-%m}"
+    if group_by in ("week", "day"):
+        return (key.date() if isinstance(key, datetime) else key).isoformat()
+    return key
+
+
+def _fold(rows, group_by: str) -> tuple[dict, dict]:
+    overall: dict[int, int] = defaultdict(int)
+    groups: dict = defaultdict(lambda: defaultdict(int))
+    for key, score, count in rows:
+        overall[score] += count
+        groups[_label(group_by, key)][score] += count
+    return overall, groups
+
+
+def _response_filter(kind, survey_ids, since, until, prefix: str = "") -> Q:
+    q = Q(**{f"{prefix}kind": kind})
+    if survey_ids:
+        q &= Q(**{f"{prefix}survey_id__in": survey_ids})
+    if since:
+        q &= Q(**{f"{prefix}responded_at__gte": since})
+    if until:
+        q &= Q(**{f"{prefix}responded_at__lt": until})
+    return q
+
+
+def _live(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]:
+    responses = SurveyResponse.objects.filter(_response_filter(kind, survey_ids, since, until))
+    if not group_by:
+        rows = responses.values_list("score").annotate(n=Count("id")).order_by()
+        return dict(rows), {}
+    if group_by == "segment":
+        membership = segment_membership_model()
+        rows = (
+            membership.objects.filter(
+                _response_filter(kind, survey_ids, since, until, "customer__survey_responses__")
+            )
+            .values_list("segment__slug", "customer__survey_responses__score")
+            .annotate(n=Count("customer__survey_responses__id"))
+            .order_by()
+        )
+        _, groups = _fold(rows, group_by)
+        overall = dict(responses.values_list("score").annotate(n=Count("id")).order_by())
+        return overall, groups
+    if group_by in LIVE_DIMENSIONS:
+        key = LIVE_DIMENSIONS[group_by]
+        rows = responses.values_list(key, "score").annotate(n=Count("id")).order_by()
+    else:
+        rows = (
+            responses.annotate(period=_period("responded_at", group_by, is_date=False))
+            .values_list("period", "score")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+    return _fold(rows, group_by)
+
+
+def _rollup_filter(kind, survey_ids, since, until) -> Q:
+    q = Q(kind=kind)
+    if survey_ids:
+        q &= Q(survey_id__in=survey_ids)
+    if since:
+        q &= Q(day__gte=since.astimezone(UTC).date())
+    if until:
+        last = until.astimezone(UTC)
+        # ``until`` is exclusive: a midnight bound stops the day before.
+        q &= Q(day__lt=last.date()) if last.time() == time.min else Q(day__lte=last.date())
+    return q
+
+
+def _from_rollups(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]:
+    cells = ResponseRollup.objects.filter(_rollup_filter(kind, survey_ids, since, until))
+    if not group_by:
+        rows = cells.values_list("score").annotate(n=Sum("count")).order_by()
+        return dict(rows), {}
+    if group_by == "segment":
+        segment_membership_model()
+        from segments.models import Segment
+
+        rows = list(
+            SegmentRollup.objects.filter(_rollup_filter(kind, survey_ids, since, until))
+            .values_list("segment_id", "score")
+            .annotate(n=Sum("count"))
+            .order_by()
+        )
+        slugs = dict(Segment.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "slug"))
+        _, groups = _fold(((slugs.get(seg), s, n) for seg, s, n in rows if seg in slugs), group_by)
+        overall = dict(cells.values_list("score").annotate(n=Sum("count")).order_by())
+        return overall, groups
+    if group_by in LIVE_DIMENSIONS:
+        rows = cells.values_list(LIVE_DIMENSIONS[group_by], "score").annotate(n=Sum("count")).order_by()
+    elif group_by == "day":
+        rows = cells.values_list("day", "score").annotate(n=Sum("count")).order_by()
+    else:
+        rows = (
+            cells.annotate(period=_period("day", group_by, is_date=True))
+            .values_list("period", "score")
+            .annotate(n=Sum("count"))
+            .order_by()
+        )
+    return _fold(rows, group_by)
+
+
+def trend(
+    *, kind: str, months: int = 12, survey_ids: list[int] | None = None, today: date | None = None
+) -> list:
+    """Monthly results for the last ``months`` months (oldest first), empty months included."""
+    today = today or datetime.now(UTC).date()
+    first = date(today.year, today.month, 1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    data = summary(kind=kind, survey_ids=survey_ids, group_by="month", since=since)
+    by_month = {g["group"]: g for g in data["groups"]}
+    points, month = [], first
+    for _ in range(months):
+        label = f"{month:%Y-%m}"
+        points.append(by_month.get(label) or {"group": label, **scores.summarise(kind, {}).as_dict()})
+        month = (month + timedelta(days=32)).replace(day=1)
+    return points

@@ -1,0 +1,154 @@
+"""Daily rollups of response counts, kept current incrementally and rebuilt nightly.
+
+``ResponseRollup`` holds one row per (survey, UTC day, channel, touchpoint, business unit,
+score); ``SegmentRollup`` one per (segment, survey, day, score) by current membership.
+Each rebuild deletes the affected cells and re-inserts them from one grouped query,
+inside a transaction holding an advisory lock on PostgreSQL so two rebuilds never
+interleave.
+"""
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+
+from ..models import ResponseRollup, SegmentRollup, SurveyResponse
+
+logger = logging.getLogger("cxhub.metrics")
+
+LOCK_KEY = 7_340_009  # arbitrary, fixed: the advisory lock every rollup writer takes
+BATCH = 5000
+CELL_CHUNK = 200
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _grouped_cells(responses) -> list[ResponseRollup]:
+    rows = (
+        responses.annotate(day=TruncDate("responded_at", tzinfo=UTC))
+        .values_list("survey_id", "kind", "day", "channel_id", "touchpoint", "business_unit_id", "score")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        ResponseRollup(
+            survey_id=survey_id,
+            kind=kind,
+            day=day,
+            channel_id=channel_id,
+            touchpoint=touchpoint,
+            business_unit_id=unit_id,
+            score=score,
+            count=n,
+        )
+        for survey_id, kind, day, channel_id, touchpoint, unit_id, score, n in rows.iterator(chunk_size=BATCH)
+    ]
+
+
+@transaction.atomic
+def rebuild_rollups() -> int:
+    """Recompute every response rollup cell; returns the number of cells."""
+    _lock()
+    ResponseRollup.objects.all().delete()
+    cells = _grouped_cells(SurveyResponse.objects.all())
+    ResponseRollup.objects.bulk_create(cells, batch_size=BATCH)
+    return len(cells)
+
+
+def _day_range(day) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+@transaction.atomic
+def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
+    """Recompute the (survey, day) cells holding any response of these customers."""
+    if not customer_ids:
+        return 0
+    pairs = set(
+        SurveyResponse.objects.filter(customer_id__in=customer_ids)
+        .annotate(day=TruncDate("responded_at", tzinfo=UTC))
+        .values_list("survey_id", "day")
+        .distinct()
+    )
+    if not pairs:
+        return 0
+    _lock()
+    pairs = sorted(pairs)
+    written = 0
+    for start in range(0, len(pairs), CELL_CHUNK):
+        chunk = pairs[start : start + CELL_CHUNK]
+        cell_q, response_q = Q(), Q()
+        for survey_id, day in chunk:
+            cell_q |= Q(survey_id=survey_id, day=day)
+            lower, upper = _day_range(day)
+            response_q |= Q(survey_id=survey_id, responded_at__gte=lower, responded_at__lt=upper)
+        ResponseRollup.objects.filter(cell_q).delete()
+        cells = _grouped_cells(SurveyResponse.objects.filter(response_q))
+        ResponseRollup.objects.bulk_create(cells, batch_size=BATCH)
+        written += len(cells)
+    return written
+
+
+def _membership_model():
+    try:
+        from segments.models import SegmentMembership
+    except ImportError:
+        return None
+    return SegmentMembership
+
+
+@transaction.atomic
+def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
+    """Recompute segment rollups (all segments, or only ``segment_ids``) from current memberships."""
+    membership = _membership_model()
+    if membership is None:
+        return 0
+    _lock()
+    stale = SegmentRollup.objects.all()
+    members = membership.objects.filter(customer__survey_responses__isnull=False)
+    if segment_ids is not None:
+        stale = stale.filter(segment_id__in=segment_ids)
+        members = members.filter(segment_id__in=segment_ids)
+    stale.delete()
+    rows = (
+        members.annotate(day=TruncDate("customer__survey_responses__responded_at", tzinfo=UTC))
+        .values_list(
+            "segment_id",
+            "customer__survey_responses__survey_id",
+            "customer__survey_responses__kind",
+            "day",
+            "customer__survey_responses__score",
+        )
+        .annotate(n=Count("customer__survey_responses__id"))
+        .order_by()
+    )
+    cells = [
+        SegmentRollup(segment_id=seg, survey_id=survey_id, kind=kind, day=day, score=score, count=n)
+        for seg, survey_id, kind, day, score, n in rows.iterator(chunk_size=BATCH)
+    ]
+    SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
+    return len(cells)
+
+
+def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
+    """Recompute the segments these customers belong to (exits are caught by the nightly rebuild)."""
+    membership = _membership_model()
+    if membership is None or not customer_ids:
+        return 0
+    segment_ids = sorted(
+        set(membership.objects.filter(customer_id__in=customer_ids).values_list("segment_id", flat=True))
+    )
+    if not segment_ids:
+        return 0
+    return rebuild_segment_rollups(segment_ids=segment_ids)
+
+
+def rebuild_all() -> dict:
+    return {"cells": rebuild_rollups(), "segment_cells": rebuild_segment_rollups()}

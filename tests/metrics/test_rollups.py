@@ -1,0 +1,90 @@
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from customers import pipeline
+from metrics import selectors
+from metrics.models import ResponseRollup
+from metrics.services import rollups
+from tests.factories import BusinessUnitFactory, CustomerFactory
+from tests.metrics.helpers import add_response, make_survey
+
+pytestmark = pytest.mark.django_db
+
+GROUPINGS = (None, "channel", "touchpoint", "business_unit", "survey", "day", "week", "month", "segment")
+
+
+@pytest.fixture
+def mixed_responses():
+    from segments.models import Segment, SegmentMembership
+
+    rng = random.Random(7)
+    surveys = {"nps": make_survey("nps"), "ces": make_survey("ces"), "csat": make_survey("csat")}
+    units = [BusinessUnitFactory(code="retail"), BusinessUnitFactory(code="energy"), None]
+    customers = [CustomerFactory() for _ in range(12)]
+    segment = Segment.objects.create(slug="half", name="Half")
+    for customer in customers[::2]:
+        SegmentMembership.objects.create(segment=segment, customer=customer, since=timezone.now())
+    start = datetime(2026, 8, 30, 23, 30, tzinfo=UTC)
+    for _ in range(120):
+        survey = surveys[rng.choice(list(surveys))]
+        add_response(
+            survey,
+            rng.randint(survey.scale_min, survey.scale_max),
+            customer=rng.choice(customers),
+            when=start + timedelta(hours=rng.randint(0, 24 * 70)),
+            channel_code=rng.choice(["web", "email", None]),
+            touchpoint=rng.choice(["", "checkout", "support"]),
+            business_unit=rng.choice(units),
+        )
+    return surveys
+
+
+def _both(kind, **kwargs):
+    return (
+        selectors.summary(kind=kind, source="live", **kwargs),
+        selectors.summary(kind=kind, source="rollup", **kwargs),
+    )
+
+
+def test_rollups_equal_the_on_demand_computation_for_every_grouping(mixed_responses):
+    rollups.rebuild_all()
+    since = selectors.parse_bound("2026-09-10", field="since")
+    until = selectors.parse_bound("2026-10-20", field="until", end=True)
+    for kind in ("nps", "ces", "csat"):
+        for group_by in GROUPINGS:
+            live, rolled = _both(kind, group_by=group_by)
+            assert live == rolled, (kind, group_by)
+            live, rolled = _both(kind, group_by=group_by, since=since, until=until)
+            assert live == rolled, (kind, group_by, "window")
+            assert live["overall"]["n"] > 0
+
+
+def test_dirty_customers_keep_rollups_current(mixed_responses, celery_eager):
+    rollups.rebuild_all()
+    customer = CustomerFactory()
+    survey = mixed_responses["nps"]
+    add_response(survey, 0, customer=customer, channel_code="chat", when=datetime(2026, 9, 15, 8, tzinfo=UTC))
+    assert _both("nps", group_by="channel")[0] != _both("nps", group_by="channel")[1]
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers()
+    live, rolled = _both("nps", group_by="channel")
+    assert live == rolled
+    assert {"group": "chat"}.items() <= next(g for g in rolled["groups"] if g["group"] == "chat").items()
+
+
+def test_rebuild_is_idempotent(mixed_responses):
+    first = rollups.rebuild_rollups()
+    assert rollups.rebuild_rollups() == first
+    assert ResponseRollup.objects.count() == first
+    assert sum(ResponseRollup.objects.values_list("count", flat=True)) == 120
+
+
+def test_nightly_rebuild_task_runs(mixed_responses, celery_eager):
+    from metrics.tasks import rebuild_rollups
+
+    result = rebuild_rollups.delay().get()
+    assert result["cells"] == ResponseRollup.objects.count() > 0
+    assert result["segment_cells"] > 0
