@@ -110,7 +110,7 @@ def parse_occurred_at(value, *, name: str = "occurred_at", now: datetime | None 
     return parsed
 
 
-def _value(item: dict) -> Decimal | None:
+def parse_value(item: dict) -> Decimal | None:
     raw = item.get("value")
     if raw is None or raw == "":
         return None
@@ -129,7 +129,7 @@ def _value(item: dict) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-def _currency(item: dict) -> str:
+def parse_currency(item: dict) -> str:
     raw = item.get("currency")
     if raw is None or raw == "":
         return ""
@@ -231,7 +231,7 @@ def parse_item(
             raise ItemError("business_unit: unknown business unit code.", field="business_unit")
         business_unit_id = business_units[unit_code]
 
-    value = _value(item)
+    value = parse_value(item)
     row = {
         "channel_id": channels[channel_code],
         "direction": direction,
@@ -245,7 +245,7 @@ def parse_item(
         "summary": _text(item, "summary"),
         "outcome": _text(item, "outcome"),
         "value": value,
-        "currency": _currency(item),
+        "currency": parse_currency(item),
         "duration_seconds": _duration(item),
         "properties": json_object(item.get("properties"), "properties"),
         "context": json_object(item.get("context"), "context"),

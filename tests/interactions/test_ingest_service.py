@@ -243,3 +243,71 @@ def test_occurred_at_with_offset_is_stored_in_utc():
     pk = ingest_interactions(items=[item(ann, occurred_at="2026-10-01T12:00:00+02:00")]).results[0]["id"]
     assert Interaction.objects.get(pk=pk).occurred_at == T0
     assert timezone.is_aware(Interaction.objects.get(pk=pk).occurred_at)
+
+
+# --- customers named by identities -------------------------------------------------
+
+
+def by_identity(n, who: dict, **overrides):
+    data = {
+        "source": "shop",
+        "external_id": f"id-{n}",
+        "channel": "email",
+        "type": "email_opened",
+        "occurred_at": (T0 + timedelta(minutes=n)).isoformat(),
+        "customer": who,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_identities_resolve_to_one_customer_per_person_and_create_new_ones():
+    from customers.models import Identity
+
+    known = CustomerFactory()
+    Identity.objects.create(customer=known, kind="email", value="ann@example.com")
+    result = ingest_interactions(
+        items=[
+            by_identity(1, {"email": " Ann@Example.com"}),
+            by_identity(2, {"external_id": "R-1", "namespace": "bu_retail"}),
+            by_identity(3, {"phone": "+44 20 7946 0018", "external_id": "R-1", "namespace": "bu_retail"}),
+            by_identity(4, {"anonymous_id": "anon-1"}),
+        ]
+    )
+    assert result.created == 4
+    rows = {r.external_id: r.customer_id for r in Interaction.objects.all()}
+    assert rows["id-1"] == known.pk
+    assert rows["id-2"] == rows["id-3"] != known.pk
+    assert rows["id-4"] not in (known.pk, rows["id-2"])
+    assert Identity.objects.get(kind="phone", value="+442079460018").customer_id == rows["id-2"]
+
+
+def test_invalid_identity_is_an_item_error_naming_it():
+    result = ingest_interactions(
+        items=[
+            by_identity(1, {"email": "not-an-email"}),
+            by_identity(2, {"external_id": "R-1"}),
+            by_identity(3, {"email": "ok@example.com"}),
+        ]
+    )
+    assert [r["status"] for r in result.results] == ["error", "error", "created"]
+    assert result.results[0]["error"]["field"] == "customer.email"
+    assert result.results[1]["error"]["field"] == "customer.namespace"
+
+
+def test_identity_resolution_queries_do_not_grow_with_the_batch(django_assert_max_num_queries):
+    small = [by_identity(n, {"email": f"p{n}@example.com"}) for n in range(3)]
+    big = [by_identity(n, {"email": f"p{n}@example.com"}) for n in range(100, 140)]
+    with CaptureQueriesContext(connection) as ctx:
+        ingest_interactions(items=small)
+    with django_assert_max_num_queries(len(ctx.captured_queries)):
+        ingest_interactions(items=big)
+
+
+def test_merge_moves_interactions_to_the_survivor():
+    from customers.merging import merge_customers
+
+    ann, dup = CustomerFactory(), CustomerFactory()
+    pk = ingest_interactions(items=[item(dup, 1)]).results[0]["id"]
+    merge_customers(survivor=ann, merged=dup)
+    assert Interaction.objects.get(pk=pk).customer_id == ann.pk
