@@ -1,0 +1,30 @@
+"""Run the benchmarks in order inside the bench database and collect their results."""
+
+import importlib
+import traceback
+from collections.abc import Callable
+
+from .harness import Result, Run, Scale
+
+BENCHMARKS = ("load", "ingest", "page360", "segments", "nps")
+
+
+def run_benchmarks(
+    scale: Scale, *, seed: int, only: list[str] | None = None, log: Callable[[str], None] = print
+) -> list[Result]:
+    """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data)."""
+    bench = Run(scale=scale, seed=seed, log=log)
+    for name in BENCHMARKS:
+        if only and name not in only and name != "load":
+            continue
+        log(f"[{name}]")
+        module = importlib.import_module(f"{__package__}.{name}")
+        try:
+            module.run(bench)
+        except Exception as exc:
+            # A broken benchmark is reported as such; it never stops the others or invents a number.
+            log(traceback.format_exc())
+            if name == "load":
+                raise
+            bench.skip(f"{name}", f"error: {type(exc).__name__}: {str(exc)[:200]}")
+    return bench.results

@@ -1,0 +1,215 @@
+"""(d) Segment recompute: ``segments.services.recompute_segment`` vs hand-written SQL.
+
+Five representative rules (issue 8). Each is recomputed once from empty (writing every
+member and movement), then ``repeats`` more times; the steady-state median is compared
+with the median time of a hand-written query computing the same set in the database
+(``SELECT count(*) FROM (<query>)``). The member set is checked against the query's;
+any difference is reported in the note. Then the incremental path: 1,000 dirty
+customers refreshed against 50 real-time segments (``refresh_customers``).
+"""
+
+import importlib
+import random
+import time
+from datetime import timedelta
+
+from django.utils import timezone
+
+from . import baseline
+from .harness import Run, median
+
+# (slug, name, rule, hand-written SQL). %(now)s is the recompute time; %(email)s the email channel id.
+RULES = (
+    (
+        "bench-gold-active",
+        "attribute filter (gold/platinum tier, active)",
+        {
+            "all": [
+                {"attr": "attributes.tier", "op": "in", "value": ["gold", "platinum"]},
+                {"attr": "lifecycle_stage", "op": "eq", "value": "active"},
+            ]
+        },
+        """SELECT c.id FROM customers_customer c
+           WHERE c.merged_into_id IS NULL AND c.lifecycle_stage = 'active'
+             AND c.attributes ->> 'tier' IN ('gold', 'platinum')""",
+    ),
+    (
+        "bench-orders-90d",
+        ">= 3 orders in 90 days, any channel",
+        {"events": {"type": "order_placed", "within_days": 90}, "count": {"op": "gte", "value": 3}},
+        """SELECT c.id FROM customers_customer c
+           JOIN (SELECT i.customer_id FROM interactions_interaction i
+                 WHERE i.type = 'order_placed' AND i.occurred_at >= %(now)s - interval '90 days'
+                 GROUP BY i.customer_id HAVING count(*) >= 3) o ON o.customer_id = c.id
+           WHERE c.merged_into_id IS NULL""",
+    ),
+    (
+        "bench-detractor-complaint",
+        "NPS detractor with a complaint in 30 days",
+        {
+            "all": [
+                {"survey": {"kind": "nps"}, "latest_category": "detractor"},
+                {"events": {"type": "complaint", "within_days": 30}},
+            ]
+        },
+        """SELECT c.id FROM customers_customer c
+           WHERE c.merged_into_id IS NULL
+             AND c.id IN (SELECT i.customer_id FROM interactions_interaction i
+                          WHERE i.type = 'complaint' AND i.occurred_at >= %(now)s - interval '30 days')
+             AND (SELECT r.score FROM metrics_surveyresponse r WHERE r.customer_id = c.id AND r.kind = 'nps'
+                  ORDER BY r.responded_at DESC, r.id DESC LIMIT 1) <= 6""",
+    ),
+    (
+        "bench-email-consent-quiet",
+        "email marketing consent, no email sent in 60 days",
+        {
+            "all": [
+                {"consent": {"channel": "email", "purpose": "marketing"}, "is": "granted"},
+                {"not": {"events": {"channel": "email", "direction": "outbound", "within_days": 60}}},
+            ]
+        },
+        """SELECT c.id FROM customers_customer c
+           WHERE c.merged_into_id IS NULL
+             AND (SELECT k.granted FROM customers_consent k
+                  WHERE k.customer_id = c.id AND k.channel = 'email' AND k.purpose = 'marketing'
+                  ORDER BY k.captured_at DESC, k.id DESC LIMIT 1)
+             AND NOT EXISTS (SELECT 1 FROM interactions_interaction i
+                             WHERE i.customer_id = c.id AND i.channel_id = %(email)s
+                               AND i.direction = 'outbound'
+                               AND i.occurred_at >= %(now)s - interval '60 days')""",
+    ),
+    (
+        "bench-nested",
+        "nested any/all with another segment",
+        {
+            "any": [
+                {"segment": "bench-gold-active", "is": "member"},
+                {
+                    "all": [
+                        {"business_unit": "telecom"},
+                        {"events": {"type": "complaint", "within_days": 180}},
+                    ]
+                },
+            ]
+        },
+        """SELECT c.id FROM customers_customer c
+           WHERE c.merged_into_id IS NULL
+             AND (c.id IN (SELECT m.customer_id FROM segments_segmentmembership m
+                           JOIN segments_segment s ON s.id = m.segment_id WHERE s.slug = 'bench-gold-active')
+                  OR (EXISTS (SELECT 1 FROM customers_customer_business_units b
+                              JOIN customers_businessunit u ON u.id = b.businessunit_id
+                              WHERE b.customer_id = c.id AND u.code = 'telecom')
+                      AND EXISTS (SELECT 1 FROM interactions_interaction i
+                                  WHERE i.customer_id = c.id AND i.type = 'complaint'
+                                    AND i.occurred_at >= %(now)s - interval '180 days')))""",
+    ),
+)
+INCREMENTAL_SEGMENTS = 50
+INCREMENTAL_CUSTOMERS = 1000
+
+
+def _api():
+    try:
+        services = importlib.import_module("segments.services")
+        models = importlib.import_module("segments.models")
+    except ImportError as exc:
+        return None, f"segments does not import ({exc})"
+    if not hasattr(services, "recompute_segment"):
+        return None, "segments.services.recompute_segment does not exist yet"
+    return (services, models), ""
+
+
+def _make_segment(services, models, slug: str, name: str, rule: dict, refresh: str = "manual"):
+    segment = models.Segment(slug=slug, name=name, rules=rule, kind="dynamic", refresh=refresh)
+    save = getattr(services, "save_segment", None)
+    return save(segment=segment) if save else (segment.save() or segment)
+
+
+def run(bench: Run) -> None:
+    api, reason = _api()
+    if api is None:
+        for _, name, _, _ in RULES:
+            bench.skip(f"segment recompute: {name}", reason, "ms")
+        bench.skip("segment incremental: 1,000 dirty × 50 real-time", reason, "s")
+        return
+    services, models = api
+    from interactions.models import Channel
+
+    email = Channel.objects.get(code="email").id
+    with baseline.raw_cursor() as cursor:
+        for slug, name, rule, sql in RULES:
+            label = f"segment recompute: {name}"
+            try:
+                segment = _make_segment(services, models, slug, name, rule)
+                first, _ = _recompute(services, segment)
+                steady = [_recompute(services, segment)[0] for _ in range(bench.scale.repeats)]
+                now = timezone.now()
+                params = {"now": now, "email": email}
+                hand = []
+                for _ in range(bench.scale.repeats + 1):
+                    started = time.perf_counter()
+                    cursor.execute(f"SELECT count(*) FROM ({sql}) s", params)
+                    cursor.fetchone()
+                    hand.append(time.perf_counter() - started)
+                cursor.execute(sql, params)
+                expected = {row[0] for row in cursor.fetchall()}
+            except Exception as exc:  # a rule the compiler rejects, a missing condition …
+                bench.skip(label, f"error: {type(exc).__name__}: {str(exc)[:150]}", "ms")
+                continue
+            members = set(
+                models.SegmentMembership.objects.filter(segment=segment).values_list("customer_id", flat=True)
+            )
+            same = "same set" if members == expected else f"SETS DIFFER: {len(members)} vs {len(expected)}"
+            bench.add(
+                label,
+                median(steady) * 1000,
+                median(hand[1:]) * 1000,
+                "ms",
+                note=f"{len(members):,} members ({same}); first run from empty {first * 1000:.0f} ms",
+            )
+    _incremental(bench, services, models)
+
+
+def _recompute(services, segment) -> tuple[float, object]:
+    started = time.perf_counter()
+    run = services.recompute_segment(segment=segment, trigger="manual")
+    return time.perf_counter() - started, run
+
+
+def _incremental(bench: Run, services, models) -> None:
+    label = f"segment incremental: {INCREMENTAL_CUSTOMERS:,} dirty × {INCREMENTAL_SEGMENTS} real-time"
+    refresh = getattr(services, "refresh_customers", None)
+    if refresh is None:
+        bench.skip(label, "segments.services.refresh_customers does not exist yet", "s")
+        return
+    from customers.models import Customer
+
+    try:
+        for n in range(INCREMENTAL_SEGMENTS):
+            slug, name, rule, _ = RULES[n % len(RULES)]
+            variant = _vary(rule, n)
+            segment = _make_segment(
+                services, models, f"{slug}-rt{n}", f"{name} (rt {n})", variant, "realtime"
+            )
+            services.recompute_segment(segment=segment, trigger="manual")
+        ids = list(Customer.objects.values_list("id", flat=True))
+        dirty = random.Random(bench.seed).sample(ids, min(INCREMENTAL_CUSTOMERS, len(ids)))
+        timings = []
+        for _ in range(bench.scale.repeats):
+            started = time.perf_counter()
+            refresh(customer_ids=dirty, now=timezone.now() + timedelta(seconds=1))
+            timings.append(time.perf_counter() - started)
+    except Exception as exc:
+        bench.skip(label, f"error: {type(exc).__name__}: {str(exc)[:150]}", "s")
+        return
+    bench.add(label, median(timings), None, "s", note="no raw baseline; target < 3 s, aim < 1 s")
+
+
+def _vary(rule: dict, n: int) -> dict:
+    """The same rule shape with a different window, so the 50 segments are not identical."""
+    import json
+
+    text = json.dumps(rule)
+    for days in (90, 30, 60, 180):
+        text = text.replace(f'"within_days": {days}', f'"within_days": {days + n}')
+    return json.loads(text)
