@@ -57,7 +57,9 @@ class Stage(models.Model):
     )
     direction = models.CharField(max_length=10, choices=Direction.choices, blank=True, default="")
     property_matches = models.JSONField(
-        default=dict, blank=True, help_text='Interaction properties that must match, e.g. {"status": "fixed"}.'
+        default=dict,
+        blank=True,
+        help_text='Interaction properties that must match, e.g. {"status": "fixed"}.',
     )
     sla = models.DurationField(null=True, blank=True, help_text="Time allowed in this stage.")
     terminal = models.BooleanField(default=False)
@@ -99,7 +101,9 @@ class JourneyInstance(models.Model):
     # Bookkeeping for the engine and the beat task (derived from the stage on each event).
     last_event_at = models.DateTimeField()
     stage_entered_at = models.DateTimeField()
-    stage_channel = models.CharField(max_length=50, blank=True, help_text="Last inbound channel in this stage.")
+    stage_channel = models.CharField(
+        max_length=50, blank=True, help_text="Last inbound channel in this stage."
+    )
     sla_due_at = models.DateTimeField(null=True, blank=True)
     stall_at = models.DateTimeField(null=True, blank=True)
     abandon_at = models.DateTimeField(null=True, blank=True)
@@ -262,18 +266,27 @@ class StageAction(models.Model):
 
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="actions")
     stage = models.ForeignKey(
-        Stage, null=True, blank=True, on_delete=models.CASCADE, related_name="actions", help_text="Empty: any."
+        Stage,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        help_text="Empty: any.",
     )
     trigger = models.CharField(max_length=12, choices=ActionTrigger.choices)
     exception_kind = models.CharField(
-        max_length=20, choices=ExceptionKind.choices, blank=True, help_text="For exception triggers; empty: any."
+        max_length=20,
+        choices=ExceptionKind.choices,
+        blank=True,
+        help_text="For exception triggers; empty: any.",
     )
     kind = models.CharField(max_length=12, choices=ActionKind.choices)
     channel = models.CharField(max_length=50, blank=True, help_text="Message channel code.")
     purpose = models.CharField(max_length=30, default="service", help_text="Consent purpose of the message.")
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(
-        blank=True, help_text="Message or task text; {first_name}, {journey}, {stage}, {reference} are filled in."
+        blank=True,
+        help_text="Message or task text; {first_name}, {journey}, {stage}, {reference} are filled in.",
     )
     endpoint = models.ForeignKey(
         WebhookEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
@@ -338,7 +351,9 @@ class WebhookDelivery(models.Model):
     """One event sent to an endpoint, with its attempts; the body is stored exactly as signed."""
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    action = models.ForeignKey(StageAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.ForeignKey(
+        StageAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     event = models.CharField(max_length=50)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -390,7 +405,9 @@ class ActionAudit(models.Model):
     """What was done (or refused), why, by which rule, on which channel, with what result."""
 
     at = models.DateTimeField()
-    action = models.ForeignKey(StageAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.ForeignKey(
+        StageAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     kind = models.CharField(max_length=20)
     trigger = models.CharField(max_length=12, blank=True)
     reason = models.CharField(max_length=300, blank=True, help_text="Why: the event that fired the rule.")

@@ -1,0 +1,196 @@
+"""Journeys API: definitions (with stages), instances per customer, exceptions, analytics."""
+
+from datetime import UTC
+
+from django.db.models import Prefetch
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
+from rest_framework.response import Response
+
+from cxhub.api.pagination import CursorPagination
+from cxhub.errors import DomainError, NotFound
+
+from .. import selectors
+from ..models import InstanceState, Journey, JourneyException, JourneyTransition
+from ..services import resolve_exception
+from .serializers import (
+    JourneyExceptionResolveSerializer,
+    JourneyExceptionSerializer,
+    JourneyInstanceDetailSerializer,
+    JourneyInstanceSerializer,
+    JourneySerializer,
+)
+
+MAX_ID = 2**63 - 1
+
+
+def _id_param(raw: str, name: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise DomainError(f"{name}: must be a positive integer.", field=name)
+    return int(raw)
+
+
+def _time_param(params, name: str):
+    raw = params.get(name)
+    if not raw:
+        return None
+    value = None
+    try:
+        value = parse_datetime(raw)
+        if value is None and parse_date(raw) is not None:
+            value = parse_datetime(f"{raw}T00:00:00+00:00")
+    except ValueError:
+        value = None
+    if value is None:
+        raise DomainError(f"{name}: not a valid datetime or date.", field=name)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _journey(slug_or_id: str) -> Journey:
+    journeys = selectors.journeys_with_stages()
+    journey = (
+        journeys.filter(pk=int(slug_or_id)).first()
+        if slug_or_id.isdigit()
+        else journeys.filter(slug=slug_or_id).first()
+    )
+    if journey is None:
+        raise NotFound("No such journey.")
+    return journey
+
+
+class JourneyListView(ListAPIView):
+    """Journey definitions with their ordered stages."""
+
+    required_scope = "journeys:read"
+    serializer_class = JourneySerializer
+
+    def get_queryset(self):
+        qs = selectors.journeys_with_stages()
+        active = self.request.query_params.get("active")
+        if active in ("true", "false"):
+            qs = qs.filter(active=active == "true")
+        return qs
+
+
+class JourneyDetailView(RetrieveAPIView):
+    required_scope = "journeys:read"
+    serializer_class = JourneySerializer
+
+    def get_object(self):
+        return _journey(self.kwargs["journey"])
+
+
+class InstanceListView(ListAPIView):
+    """Journey instances, filtered by customer, journey and state."""
+
+    required_scope = "journeys:read"
+    serializer_class = JourneyInstanceSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", int),
+            OpenApiParameter("journey", str, description="Journey slug or id."),
+            OpenApiParameter("state", str, description="Comma-separated: " + ", ".join(InstanceState.values)),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        customer_id = None
+        if params.get("customer"):
+            from customers.selectors import survivor_id
+
+            raw = _id_param(params["customer"], "customer")
+            customer_id = survivor_id(raw) or raw
+        state = params.get("state", "")
+        unknown = [s for s in state.split(",") if s and s not in InstanceState.values]
+        if unknown:
+            raise DomainError(f"state: unknown value {unknown[0]!r}.", field="state")
+        return selectors.instances_for(customer_id=customer_id, journey=params.get("journey"), state=state)
+
+
+class InstanceDetailView(RetrieveAPIView):
+    required_scope = "journeys:read"
+    serializer_class = JourneyInstanceDetailSerializer
+
+    def get_queryset(self):
+        return selectors.instances_for().prefetch_related(
+            Prefetch(
+                "transitions", queryset=JourneyTransition.objects.select_related("from_stage", "to_stage")
+            ),
+            Prefetch(
+                "exceptions",
+                queryset=JourneyException.objects.select_related("stage", "resolved_by", "instance__journey"),
+            ),
+        )
+
+
+class ExceptionPagination(CursorPagination):
+    ordering = ("-detected_at", "-id")
+
+
+class ExceptionListView(ListAPIView):
+    """Journey exceptions; open ones unless ``?include_resolved=true``."""
+
+    required_scope = "journeys:read"
+    serializer_class = JourneyExceptionSerializer
+    pagination_class = ExceptionPagination
+
+    def get_queryset(self):
+        params = self.request.query_params
+        qs = selectors.exception_queue(
+            kind=params.get("kind", ""),
+            journey=params.get("journey", ""),
+            include_resolved=params.get("include_resolved") == "true",
+        )
+        if params.get("customer"):
+            qs = qs.filter(instance__customer_id=_id_param(params["customer"], "customer"))
+        return qs
+
+
+class ExceptionResolveView(GenericAPIView):
+    required_scope = "journeys:write"
+    serializer_class = JourneyExceptionResolveSerializer
+
+    @extend_schema(request=JourneyExceptionResolveSerializer, responses=JourneyExceptionSerializer)
+    def post(self, request, pk: int):
+        exception = JourneyException.objects.filter(pk=pk).first()
+        if exception is None:
+            raise NotFound("No such exception.")
+        data = JourneyExceptionResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user if getattr(request.user, "_meta", None) else None
+        resolved = resolve_exception(exception=exception, user=user, note=data.validated_data["note"])
+        resolved = selectors.exception_queue(include_resolved=True).get(pk=resolved.pk)
+        return Response(JourneyExceptionSerializer(resolved).data)
+
+
+class JourneyAnalyticsView(GenericAPIView):
+    """Funnel by stage, median and p90 time in stage, SLA breach and abandonment rates."""
+
+    required_scope = "journeys:read"
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Instances started at or after."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Instances started before."),
+            OpenApiParameter("channel", str, description="Instances started on this channel."),
+            OpenApiParameter("segment", str, description="Segment slug or id: its members' instances."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, journey: str):
+        params = request.query_params
+        result = selectors.journey_analytics(
+            journey=_journey(journey),
+            since=_time_param(params, "since"),
+            until=_time_param(params, "until"),
+            channel=params.get("channel", ""),
+            segment=params.get("segment", ""),
+        )
+        return Response(result.as_dict())

@@ -1,0 +1,259 @@
+"""Orchestration: rules fired on stage entry, exit or exception, each audited; agent resolutions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from customers import selectors as customer_selectors
+from customers.models import Customer
+from customers.pipeline import mark_dirty
+from cxhub.errors import Conflict
+from interactions.models import Channel, Interaction
+
+from ..models import (
+    ActionAudit,
+    ActionKind,
+    ActionResult,
+    ActionTrigger,
+    AgentTask,
+    JourneyException,
+    StageAction,
+    WebhookDelivery,
+)
+
+logger = logging.getLogger("cxhub.journeys")
+
+MESSAGE_SOURCE = "journeys"
+MESSAGE_TYPE = "journey_message"
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def run_actions(events: list) -> int:
+    """Run every active rule matching these events (one query for the rules); return actions taken."""
+    if not events:
+        return 0
+    journey_ids = {e.instance.journey_id for e in events}
+    rules = list(
+        StageAction.objects.filter(journey_id__in=journey_ids, active=True)
+        .select_related("endpoint")
+        .order_by("id")
+    )
+    if not rules:
+        return 0
+    customers = Customer.objects.in_bulk({e.instance.customer_id for e in events})
+    channels = {c.code: c for c in Channel.objects.filter(code__in={r.channel for r in rules if r.channel})}
+    taken = 0
+    for event in events:
+        for rule in rules:
+            if _applies(rule, event):
+                _execute(rule, event, customers[event.instance.customer_id], channels)
+                taken += 1
+    return taken
+
+
+def _applies(rule: StageAction, event) -> bool:
+    if rule.journey_id != event.instance.journey_id or rule.trigger != event.trigger:
+        return False
+    if rule.stage_id and rule.stage_id != event.stage.pk:
+        return False
+    if event.trigger == ActionTrigger.EXCEPTION and rule.exception_kind:
+        return rule.exception_kind == event.exception.kind
+    return True
+
+
+def _reason(event) -> str:
+    if event.trigger == ActionTrigger.EXCEPTION:
+        return f"{event.exception.get_kind_display()} in stage {event.stage.name}"[:300]
+    verb = "entered" if event.trigger == ActionTrigger.STAGE_ENTRY else "left"
+    return f"Instance {event.instance.pk} {verb} stage {event.stage.name}"[:300]
+
+
+def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str = "", interaction=None):
+    return ActionAudit.objects.create(
+        at=timezone.now(),
+        action=rule,
+        kind=rule.kind,
+        trigger=event.trigger,
+        reason=_reason(event),
+        instance=event.instance,
+        customer=customer,
+        channel=channel,
+        result=result,
+        detail=detail[:500],
+        interaction=interaction,
+    )
+
+
+def _text(template: str, event, customer: Customer) -> str:
+    values = _Blank(
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        journey=event.instance.journey.name,
+        stage=event.stage.name,
+        reference=event.instance.correlation_value,
+        exception=event.exception.get_kind_display() if event.exception else "",
+    )
+    try:
+        return template.format_map(values)
+    except (ValueError, IndexError):  # a stray brace in an admin-edited text: send it as written
+        return template
+
+
+def _execute(rule: StageAction, event, customer: Customer, channels: dict[str, Channel]) -> None:
+    if rule.kind == ActionKind.MESSAGE:
+        send_message(rule=rule, event=event, customer=customer, channel=channels.get(rule.channel))
+    elif rule.kind == ActionKind.AGENT_TASK:
+        task = AgentTask.objects.create(
+            customer=customer,
+            instance=event.instance,
+            exception=event.exception,
+            title=_text(rule.subject or "Follow up: {journey} — {stage}", event, customer)[:255],
+            description=_text(rule.body, event, customer),
+        )
+        _audit(rule, event, customer, ActionResult.TASK_CREATED, detail=f"Task {task.pk}: {task.title}")
+    elif rule.kind == ActionKind.WEBHOOK:
+        queue_webhook(rule=rule, event=event, customer=customer)
+
+
+def send_message(*, rule: StageAction, event, customer: Customer, channel: Channel | None) -> ActionAudit:
+    """Record an outbound message, unless consent or quiet hours forbid it (then log the refusal)."""
+    now = timezone.now()
+    code = rule.channel
+    if channel is None:
+        return _audit(rule, event, customer, ActionResult.FAILED, channel=code, detail="Unknown channel")
+    if not customer_selectors.can_contact(customer=customer, channel=code, purpose=rule.purpose):
+        detail = f"No {rule.purpose} consent on {code}"
+        return _audit(rule, event, customer, ActionResult.BLOCKED_CONSENT, channel=code, detail=detail)
+    if customer_selectors.in_quiet_hours(customer=customer, at=now):
+        return _audit(
+            rule, event, customer, ActionResult.BLOCKED_QUIET_HOURS, channel=code, detail="Quiet hours"
+        )
+    external_id = _message_key(rule, event)
+    interaction = Interaction.objects.filter(source=MESSAGE_SOURCE, external_id=external_id).first()
+    if interaction is None:
+        interaction = Interaction.objects.create(
+            customer=customer,
+            channel=channel,
+            direction="outbound",
+            type=MESSAGE_TYPE,
+            occurred_at=now,
+            source=MESSAGE_SOURCE,
+            external_id=external_id,
+            subject=_text(rule.subject, event, customer)[:255],
+            summary=_text(rule.body, event, customer)[:4000],
+            properties={
+                "journey": event.instance.journey.slug,
+                "journey_instance": event.instance.pk,
+                "stage": event.stage.slug,
+                "action": rule.pk,
+                "purpose": rule.purpose,
+            },
+        )
+        mark_dirty([customer.pk], reason="journey_message")
+    return _audit(rule, event, customer, ActionResult.SENT, channel=code, interaction=interaction)
+
+
+def _message_key(rule: StageAction, event) -> str:
+    """One message per rule and event, so a replayed event never messages twice."""
+    suffix = f"x{event.exception.pk}" if event.exception else f"{event.trigger}-{event.stage.pk}"
+    return f"journey-{rule.pk}-{event.instance.pk}-{suffix}"
+
+
+def event_payload(event) -> dict:
+    instance = event.instance
+    return {
+        "event": f"journey.{event.trigger}",
+        "journey": instance.journey.slug,
+        "instance": {
+            "id": instance.pk,
+            "correlation_value": instance.correlation_value,
+            "state": instance.state,
+            "current_stage": instance.current_stage.slug,
+        },
+        "customer_id": instance.customer_id,
+        "stage": event.stage.slug,
+        "exception": (
+            {"id": event.exception.pk, "kind": event.exception.kind, "detail": event.exception.detail}
+            if event.exception
+            else None
+        ),
+        "interaction_id": event.interaction.pk if event.interaction else None,
+        "occurred_at": _iso(event.interaction.occurred_at if event.interaction else timezone.now()),
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def queue_webhook(*, rule: StageAction, event, customer: Customer) -> ActionAudit:
+    endpoint = rule.endpoint
+    if not endpoint.active:
+        return _audit(rule, event, customer, ActionResult.FAILED, detail=f"Endpoint {endpoint.name} inactive")
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, action=rule, event=f"journey.{event.trigger}", payload=event_payload(event)
+    )
+    enqueue_delivery(delivery.pk)
+    return _audit(
+        rule,
+        event,
+        customer,
+        ActionResult.WEBHOOK_QUEUED,
+        detail=f"Delivery {delivery.pk} to {endpoint.name}",
+    )
+
+
+def enqueue_delivery(delivery_id: int) -> None:
+    def send() -> None:
+        from ..tasks import deliver_webhook
+
+        try:
+            deliver_webhook.delay(delivery_id)
+        except Exception:  # broker down: the retry sweep picks pending deliveries up
+            logger.warning("Could not queue webhook delivery %s", delivery_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def resolve_exception(*, exception: JourneyException, user, note: str = "") -> JourneyException:
+    """An agent closes an exception; audited with who and why."""
+    locked = JourneyException.objects.select_for_update().select_related("instance").get(pk=exception.pk)
+    if locked.resolved_at is not None:
+        raise Conflict("This exception is already resolved.", code="already_resolved")
+    locked.resolved_at = timezone.now()
+    locked.resolved_by = user
+    locked.resolution_note = note[:2000]
+    locked.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+    ActionAudit.objects.create(
+        at=locked.resolved_at,
+        kind="resolve_exception",
+        trigger=ActionTrigger.EXCEPTION,
+        reason=f"{locked.get_kind_display()} resolved by an agent",
+        instance=locked.instance,
+        customer_id=locked.instance.customer_id,
+        result=ActionResult.EXCEPTION_RESOLVED,
+        detail=note[:500],
+        actor=user,
+    )
+    return locked
+
+
+@transaction.atomic
+def complete_agent_task(*, task: AgentTask, user) -> AgentTask:
+    locked = AgentTask.objects.select_for_update().get(pk=task.pk)
+    if locked.status == AgentTask.Status.DONE:
+        raise Conflict("This task is already done.", code="already_done")
+    locked.status = AgentTask.Status.DONE
+    locked.done_at = timezone.now()
+    locked.done_by = user
+    locked.save(update_fields=["status", "done_at", "done_by"])
+    return locked

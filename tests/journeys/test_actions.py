@@ -1,0 +1,222 @@
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from customers.models import Consent
+from interactions.models import Interaction
+from journeys.models import (
+    ActionAudit,
+    ActionKind,
+    ActionTrigger,
+    DeliveryStatus,
+    Journey,
+    StageAction,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _ship(event, process, customer, order_id="1"):
+    """Walk an order into the Shipped stage, whose template rule e-mails the customer."""
+    process(
+        event(customer, "order_placed", order_id=order_id),
+        event(customer, "payment_received", hours=1, order_id=order_id),
+        event(customer, "order_shipped", hours=2, direction="outbound", order_id=order_id),
+    )
+
+
+def test_stage_entry_message_is_recorded_as_an_outbound_interaction(templates, customer, event, process):
+    _ship(event, process, customer, order_id="991")
+    message = Interaction.objects.get(source="journeys")
+    assert message.direction == "outbound" and message.channel.code == "email"
+    assert message.type == "journey_message"
+    assert message.subject == "Your order 991 is on its way"
+    audit = ActionAudit.objects.get(kind=ActionKind.MESSAGE)
+    assert (audit.result, audit.channel, audit.interaction) == ("sent", "email", message)
+    assert audit.trigger == ActionTrigger.STAGE_ENTRY and "Shipped" in audit.reason
+    assert audit.action.stage.slug == "shipped"
+
+
+def test_withdrawn_consent_blocks_the_message_and_logs_why(templates, customer, event, process):
+    Consent.objects.create(
+        customer=customer,
+        channel="email",
+        purpose="service",
+        granted=False,
+        source="preference_centre",
+        captured_at=timezone.now() - timedelta(days=1),
+    )
+    _ship(event, process, customer)
+    assert not Interaction.objects.filter(source="journeys").exists()
+    audit = ActionAudit.objects.get(kind=ActionKind.MESSAGE)
+    assert audit.result == "blocked_consent"
+    assert "service" in audit.detail and audit.channel == "email"
+
+
+def test_quiet_hours_block_the_message(templates, customer, event, process):
+    now = timezone.now()
+    customer.quiet_hours_start = (now - timedelta(hours=1)).time()
+    customer.quiet_hours_end = (now + timedelta(hours=1)).time()
+    customer.save()
+    _ship(event, process, customer)
+    assert not Interaction.objects.filter(source="journeys").exists()
+    assert ActionAudit.objects.get(kind=ActionKind.MESSAGE).result == "blocked_quiet_hours"
+
+
+class _Receiver:
+    """A tiny webhook receiver on 127.0.0.1 that answers with scripted status codes."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                code = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _webhook_rule(url: str, *, max_attempts: int = 5) -> StageAction:
+    journey = Journey.objects.get(slug="order-to-cash")
+    endpoint = WebhookEndpoint.objects.create(
+        name="erp", url=url, secret="s3cret-key", max_attempts=max_attempts
+    )
+    return StageAction.objects.create(
+        journey=journey,
+        stage=journey.stages.get(slug="paid"),
+        trigger=ActionTrigger.STAGE_ENTRY,
+        kind=ActionKind.WEBHOOK,
+        endpoint=endpoint,
+    )
+
+
+def _pay(event, process, customer):
+    process(
+        event(customer, "order_placed", order_id="55"),
+        event(customer, "payment_received", hours=1, order_id="55"),
+    )
+
+
+def test_webhook_is_signed_and_retried_after_a_500(
+    templates, customer, event, process, celery_eager, django_capture_on_commit_callbacks
+):
+    with _Receiver([500, 200]) as receiver:
+        _webhook_rule(receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            _pay(event, process, customer)
+    assert len(receiver.requests) == 2
+    for headers, body in receiver.requests:
+        expected = "sha256=" + hmac.new(b"s3cret-key", body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-CXHub-Signature"], expected)
+        payload = json.loads(body)
+        assert str(payload["timestamp"]) == headers["X-CXHub-Timestamp"]
+        assert payload["event"] == "journey.stage_entry" and payload["stage"] == "paid"
+        assert payload["journey"] == "order-to-cash" and payload["instance"]["correlation_value"] == "55"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempts == 2
+    log = list(delivery.attempt_log.order_by("number"))
+    assert [a.status_code for a in log] == [500, 200]
+    assert all(a.response_ms is not None and a.response_ms >= 0 for a in log)
+    audit = ActionAudit.objects.get(kind=ActionKind.WEBHOOK)
+    assert audit.result == "webhook_queued"
+
+
+def test_a_wrong_secret_does_not_verify(
+    templates, customer, event, process, celery_eager, django_capture_on_commit_callbacks
+):
+    with _Receiver([200]) as receiver:
+        _webhook_rule(receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            _pay(event, process, customer)
+    headers, body = receiver.requests[0]
+    forged = "sha256=" + hmac.new(b"other-secret", body, hashlib.sha256).hexdigest()
+    assert headers["X-CXHub-Signature"] != forged
+
+
+def test_webhook_gives_up_after_max_attempts_and_on_client_errors(
+    templates, customer, event, process, celery_eager, django_capture_on_commit_callbacks
+):
+    with _Receiver([503, 503, 503]) as receiver:
+        _webhook_rule(receiver.url, max_attempts=3)
+        with django_capture_on_commit_callbacks(execute=True):
+            _pay(event, process, customer)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, 503)
+    assert len(receiver.requests) == 3
+
+    from journeys.services.webhooks import attempt_delivery
+
+    with _Receiver([400]) as receiver:
+        WebhookEndpoint.objects.update(url=receiver.url)
+        other = WebhookDelivery.objects.create(endpoint=delivery.endpoint, event="journey.test", payload={})
+        assert attempt_delivery(delivery_id=other.pk) == "failed"
+    assert len(receiver.requests) == 1
+
+
+def test_admin_replays_a_delivery_with_a_fresh_signature(
+    templates, customer, event, process, celery_eager, django_capture_on_commit_callbacks, admin_web_client
+):
+    with _Receiver([200, 200]) as receiver:
+        _webhook_rule(receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            _pay(event, process, customer)
+        original = WebhookDelivery.objects.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_web_client.post(
+                "/admin/journeys/webhookdelivery/", {"action": "replay", "_selected_action": [original.pk]}
+            )
+    assert response.status_code == 302
+    replay = WebhookDelivery.objects.exclude(pk=original.pk).get()
+    assert replay.replay_of == original and replay.status == "succeeded"
+    assert len(receiver.requests) == 2
+    assert json.loads(receiver.requests[1][1])["instance"] == original.payload["instance"]
+    assert ActionAudit.objects.filter(result="webhook_replayed").exists()
+
+
+def test_backoff_doubles_and_is_capped():
+    from journeys.services.webhooks import backoff_seconds
+
+    assert [backoff_seconds(n, base=10) for n in range(4)] == [10, 20, 40, 80]
+    assert backoff_seconds(20, base=10) == 3600
+
+
+def test_worker_path_asks_celery_to_retry_later(templates, monkeypatch):
+    from celery.exceptions import Retry
+
+    from journeys import tasks
+
+    monkeypatch.setattr(tasks, "attempt_delivery", lambda delivery_id: DeliveryStatus.RETRYING)
+    with pytest.raises(Retry):
+        tasks.deliver_webhook(1)  # called directly, as a worker would run it: not eager
