@@ -137,6 +137,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
+    # Segments: queue full recomputes of hourly / daily (and real-time) segments that are due.
+    "segments-recompute-due": {"task": "segments.recompute_due", "schedule": 300.0},
     # Journeys: SLA breaches, stalls and abandonments due (time-based exceptions).
     "journeys-detect-time-exceptions": {"task": "journeys.detect_time_exceptions", "schedule": 60.0},
     # Metrics: full rollup rebuild once a day; reminders hourly; overdue follow-up cases every 5 minutes.

@@ -100,7 +100,7 @@ def _target_sql(segment: Segment, *, now, customer_ids: list[int] | None = None)
     qs = segment_queryset(segment.rules, parent=parent, now=now, segment=segment)
     if customer_ids is not None:
         qs = qs.filter(pk__in=customer_ids)
-    return qs.order_by().values("pk").query.sql_with_params()
+    return qs.order_by().values("id").query.sql_with_params()
 
 
 def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
