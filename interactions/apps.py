@@ -7,6 +7,7 @@ class InteractionsConfig(AppConfig):
     def ready(self) -> None:
         from customers.merging import register_customer_relation
 
+        from .api import openapi  # noqa: F401  (registers the security schemes)
         from .models import Interaction
 
         # A merge moves the merged profile's interactions to the survivor (and unmerge back).

@@ -32,7 +32,7 @@ class TrackingView(APIView):
     required_scope = "ingest:write"
     message_type = "batch"
 
-    @extend_schema(request=dict, responses=SuccessSerializer, auth=[])
+    @extend_schema(request=dict, responses=SuccessSerializer)
     def post(self, request):
         data = request.data
         if not isinstance(data, dict):
