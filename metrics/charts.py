@@ -3,6 +3,11 @@
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+# Presentation attributes inline, so a chart looks right on any page without a stylesheet.
+TICK = 'class="tick" font-size="10" fill="#5f6b7a"'
+LINE = 'class="line" fill="none" stroke="#2457c5" stroke-width="2"'
+BAND = 'class="band" fill="#2457c5" fill-opacity="0.12"'
+
 
 def _fmt(value: float) -> str:
     return f"{value:.1f}"
@@ -42,8 +47,8 @@ def trend_svg(
     for tick in (low, (low + high) / 2, high):
         parts.append(
             f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{_fmt(y(tick))}" '
-            f'y2="{_fmt(y(tick))}" class="grid"/>'
-            f'<text x="{pad_l - 4}" y="{_fmt(y(tick) + 4)}" text-anchor="end" class="tick">{tick:g}</text>'
+            f'y2="{_fmt(y(tick))}" class="grid" stroke="#e4e8ef"/>'
+            f'<text x="{pad_l - 4}" y="{_fmt(y(tick) + 4)}" text-anchor="end" {TICK}>{tick:g}</text>'
         )
     if margin_key:
         upper, lower = [], []
@@ -53,7 +58,7 @@ def trend_svg(
                 upper.append(f"{_fmt(x(i))},{_fmt(y(v + m))}")
                 lower.append(f"{_fmt(x(i))},{_fmt(y(v - m))}")
         if len(upper) > 1:
-            parts.append(f'<polygon class="band" points="{" ".join(upper + lower[::-1])}"/>')
+            parts.append(f'<polygon {BAND} points="{" ".join(upper + lower[::-1])}"/>')
     segment: list[str] = []
     segments: list[list[str]] = []
     for i, p in enumerate(points):
@@ -67,18 +72,18 @@ def trend_svg(
     if segment:
         segments.append(segment)
     for seg in segments:
-        parts.append(f'<polyline class="line" points="{" ".join(seg)}"/>')
+        parts.append(f'<polyline {LINE} points="{" ".join(seg)}"/>')
     for i, p in enumerate(points):
         v = p.get(value_key)
         if v is not None:
             title = escape(f"{p.get('group')}: {v:g} (n={p.get('n', '')})")
-            circle = f'<circle class="dot" cx="{_fmt(x(i))}" cy="{_fmt(y(v))}" r="3">'
+            circle = f'<circle class="dot" fill="#2457c5" cx="{_fmt(x(i))}" cy="{_fmt(y(v))}" r="3">'
             parts.append(f"{circle}<title>{title}</title></circle>")
     label_every = max(1, count // 6)
     for i, p in enumerate(points):
         if i % label_every == 0:
             parts.append(
-                f'<text x="{_fmt(x(i))}" y="{height - 6}" text-anchor="middle" class="tick">'
+                f'<text x="{_fmt(x(i))}" y="{height - 6}" text-anchor="middle" {TICK}>'
                 f"{escape(str(p.get('group', '')))}</text>"
             )
     parts.append("</svg>")
@@ -98,5 +103,5 @@ def sparkline_svg(
     )
     return mark_safe(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="sparkline" '
-        f'role="img" aria-label="recent scores"><polyline class="line" points="{pts}"/></svg>'
+        f'role="img" aria-label="recent scores"><polyline {LINE} points="{pts}"/></svg>'
     )
