@@ -177,7 +177,7 @@ class _Calendar:
         day = bisect.bisect_right(self.cumulative, lo + rng.random() * (hi - lo)) - 1
         day = min(max(day, lo_day), hi_day - 1)
         hour = bisect.bisect_right(self.hour_cumulative, rng.random() * self.hour_cumulative[-1])
-        return self.start + day * DAY + min(hour, 23) * 3600 + rng.randrange(3600)
+        return self.start + day * DAY + min(hour, 23) * 3600 + _between(rng, 0, 3600)
 
 
 def _weighted(pairs: tuple[tuple[str, int], ...]) -> tuple[tuple[str, ...], list[int]]:
@@ -215,6 +215,15 @@ def _cumulative(weights) -> list[float]:
         acc += w
         out.append(acc)
     return out
+
+
+def _between(rng: random.Random, lo: int, hi: int) -> int:
+    """An int in [lo, hi): ``randrange`` without its (slow, exact) rejection sampling."""
+    return lo + int(rng.random() * (hi - lo))
+
+
+def _choose(rng: random.Random, options):
+    return options[int(rng.random() * len(options))]
 
 
 def _pick(rng: random.Random, cumulative: list[float]) -> int:
@@ -262,7 +271,7 @@ def generate_chunk(plan: Plan, index: int) -> ChunkRows:
             twin = False
             # ~10% of people are known to two units; ~35% of those are still two profiles.
             if rng.random() < 0.10:
-                other = rng.choice([u for u in vocab.UNIT_CODES if u != units[0]])
+                other = _choose(rng, [u for u in vocab.UNIT_CODES if u != units[0]])
                 if rng.random() < 0.35 and n + 1 < end:
                     pending_twin = (person, (other,))
                 else:
@@ -357,10 +366,10 @@ def _person(ctx: _Context, rng: random.Random) -> tuple[_Person, tuple[str, ...]
     country = ctx.units[unit][2]
     # One person in five lives in another unit's country.
     if rng.random() < 0.2:
-        country = rng.choice(("GB", "FR", "DE"))
+        country = _choose(rng, ("GB", "FR", "DE"))
     first_names, last_names = ctx.pools[country]
-    first, last = rng.choice(first_names), rng.choice(last_names)
-    style = rng.randrange(4)
+    first, last = _choose(rng, first_names), _choose(rng, last_names)
+    style = _between(rng, 0, 4)
     f, la = vocab.ascii_fold(first) or "client", vocab.ascii_fold(last) or "x"
     local = (f"{f}.{la}", f"{f[0]}{la}", f"{f}{la}", f"{la}.{f}")[style]
     persona = _pick(rng, ctx.persona_cumulative)
@@ -371,7 +380,7 @@ def _person(ctx: _Context, rng: random.Random) -> tuple[_Person, tuple[str, ...]
         language=vocab.LOCALES[country][1],
         persona=persona,
         email=local,  # completed with the customer id (unique) when the row is written
-        city=rng.choice(vocab.CITIES[country]),
+        city=_choose(rng, vocab.CITIES[country]),
     )
     return person, (unit,)
 
@@ -385,14 +394,14 @@ def _lifetime(ctx: _Context, rng: random.Random, count: int) -> tuple[int, int]:
     """(acquired at, active until) as epoch seconds; some customers predate the window, some churn."""
     cal = ctx.calendar
     if count and rng.random() < 0.55:
-        acquired = cal.start - rng.randrange(1, 5 * 365) * DAY + rng.randrange(8 * 3600, 20 * 3600)
+        acquired = cal.start - _between(rng, 1, 5 * 365) * DAY + _between(rng, 8 * 3600, 20 * 3600)
         lo_day = 0
     else:
-        lo_day = rng.randrange(0, WINDOW_DAYS - 30)
+        lo_day = _between(rng, 0, WINDOW_DAYS - 30)
         acquired = cal.moment(rng, lo_day, lo_day + 1)
     hi_day = WINDOW_DAYS
     if rng.random() < 0.18 and lo_day + 60 < WINDOW_DAYS:
-        hi_day = rng.randrange(lo_day + 60, WINDOW_DAYS + 1)
+        hi_day = _between(rng, lo_day + 60, WINDOW_DAYS + 1)
     return acquired, cal.start + hi_day * DAY if hi_day < WINDOW_DAYS else cal.end
 
 
@@ -481,7 +490,7 @@ def _consents(rng, rows, customer_id, created, end) -> None:
         moment = captured
         # History: some withdraw (unsubscribe), some of those come back (preference centre).
         if granted and rng.random() < 0.12:
-            moment = min(moment + rng.randrange(7, 400) * DAY, end - DAY)
+            moment = min(moment + _between(rng, 7, 400) * DAY, end - DAY)
             add(
                 (
                     customer_id,
@@ -494,10 +503,10 @@ def _consents(rng, rows, customer_id, created, end) -> None:
                 )
             )
             if rng.random() < 0.25:
-                moment = min(moment + rng.randrange(7, 200) * DAY, end - 1)
+                moment = min(moment + _between(rng, 7, 200) * DAY, end - 1)
                 add((customer_id, channel, purpose, True, "preference_centre", "Opted back in", moment))
         elif not granted and rng.random() < 0.1:
-            moment = min(moment + rng.randrange(7, 400) * DAY, end - 1)
+            moment = min(moment + _between(rng, 7, 400) * DAY, end - 1)
             add((customer_id, channel, purpose, True, "preference_centre", "Opted in later", moment))
     add((customer_id, "email", "surveys", rng.random() < 0.8, source, evidence, captured))
     add((customer_id, "email", "service", True, source, evidence, captured))
@@ -581,7 +590,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
         channel = "mobile_app" if persona_index == 0 and rng.random() < 0.4 else "web"
         return [
             (
-                at + i * rng.randrange(20, 300),
+                at + i * _between(rng, 20, 300),
                 channel,
                 "inbound",
                 "page_view",
@@ -590,12 +599,12 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
                 "",
                 None,
                 None,
-                {"path": rng.choice(vocab.PAGES)},
+                {"path": _choose(rng, vocab.PAGES)},
             )
             for i in range(1 + int(rng.random() * 4))
         ]
     if kind == "app_session":
-        return [(at, "mobile_app", "inbound", "app_session", None, "", "", None, rng.randrange(20, 900), {})]
+        return [(at, "mobile_app", "inbound", "app_session", None, "", "", None, _between(rng, 20, 900), {})]
     if kind == "marketing":
         sms = rng.random() < 0.25
         channel, type_ = ("sms", "sms_sent") if sms else ("email", "email_sent")
@@ -617,7 +626,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
         if not sms and rng.random() < 0.35:
             out.append(
                 (
-                    at + rng.randrange(600, 2 * DAY),
+                    at + _between(rng, 600, 2 * DAY),
                     "email",
                     "inbound",
                     "email_opened",
@@ -632,7 +641,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
             if rng.random() < 0.3:
                 out.append(
                     (
-                        out[-1][0] + rng.randrange(5, 600),
+                        out[-1][0] + _between(rng, 5, 600),
                         "email",
                         "inbound",
                         "email_clicked",
@@ -649,12 +658,12 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
         out = []
         if kind == "store_visit":
             out.append(
-                (at, "store", "inbound", "store_visit", None, "", "", None, rng.randrange(300, 3600), {})
+                (at, "store", "inbound", "store_visit", None, "", "", None, _between(rng, 300, 3600), {})
             )
             if rng.random() > 0.3:
                 return out
             channel = "store"
-            at += rng.randrange(120, 1800)
+            at += _between(rng, 120, 1800)
         else:
             names, cumulative = ctx.orders[persona_index]
             channel = names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
@@ -665,7 +674,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
             (at, channel, "inbound", "order_placed", None, f"Order {order_id}", "", cents, None, props)
         )
         if channel != "store":
-            shipped = at + rng.randrange(3600, 2 * DAY)
+            shipped = at + _between(rng, 3600, 2 * DAY)
             out.append(
                 (
                     shipped,
@@ -682,7 +691,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
             )
             late = rng.random() < 0.08
             exp.late += late
-            delivered = shipped + (rng.randrange(6, 12) if late else rng.randrange(1, 4)) * DAY
+            delivered = shipped + (_between(rng, 6, 12) if late else _between(rng, 1, 4)) * DAY
             out.append(
                 (
                     delivered,
@@ -701,7 +710,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
         if rng.random() < 0.06:
             out.append(
                 (
-                    at + rng.randrange(3, 20) * DAY,
+                    at + _between(rng, 3, 20) * DAY,
                     "store" if channel == "store" else "web",
                     "inbound",
                     "order_returned",
@@ -715,8 +724,8 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
             )
         return out
     if kind == "call":
-        topic = rng.choice(vocab.QUERY_TOPICS)
-        outcome = rng.choice(("resolved", "resolved", "resolved", "callback", "escalated"))
+        topic = _choose(rng, vocab.QUERY_TOPICS)
+        outcome = _choose(rng, ("resolved", "resolved", "resolved", "callback", "escalated"))
         exp.escalations += outcome == "escalated"
         return [
             (
@@ -724,30 +733,30 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
                 "phone",
                 "inbound",
                 "call",
-                rng.choice(agents),
+                _choose(rng, agents),
                 f"Call about {topic}",
                 outcome,
                 None,
-                rng.randrange(60, 1800),
+                _between(rng, 60, 1800),
                 {"topic": topic},
             )
         ]
     names, cumulative = ctx.service[persona_index]
     channel = names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
-    agent = rng.choice(agents)
+    agent = _choose(rng, agents)
     if kind == "query":
-        topic = rng.choice(vocab.QUERY_TOPICS)
+        topic = _choose(rng, vocab.QUERY_TOPICS)
         outcome = rng.choices(("resolved", "escalated", "pending"), (85, 10, 5))[0]
         exp.escalations += outcome == "escalated"
         exp.unresolved += outcome == "pending"
         subject = f"Question about {topic}"
         out = [(at, channel, "inbound", "query", None, subject, "", None, None, {"topic": topic})]
-        reply = at + rng.randrange(120, DAY)
+        reply = at + _between(rng, 120, DAY)
         out.append((reply, channel, "outbound", "reply", agent, subject, "", None, None, {"topic": topic}))
         if outcome != "pending":
             out.append(
                 (
-                    reply + rng.randrange(60, 3 * DAY),
+                    reply + _between(rng, 60, 3 * DAY),
                     channel,
                     "outbound",
                     "query_resolved",
@@ -761,22 +770,22 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
             )
         return out
     # complaint
-    channel = rng.choice((channel, "phone", "letter", "social"))
-    theme = rng.choice(vocab.COMPLAINT_THEMES)
+    channel = _choose(rng, (channel, "phone", "letter", "social"))
+    theme = _choose(rng, vocab.COMPLAINT_THEMES)
     outcome = rng.choices(("resolved", "escalated", "pending"), (70, 20, 10))[0]
     exp.complaints += 1
     exp.escalations += outcome == "escalated"
     exp.unresolved += outcome == "pending"
     subject = f"Complaint about {theme}"
     out = [(at, channel, "inbound", "complaint", None, subject, "", None, None, {"theme": theme})]
-    ack = at + rng.randrange(600, DAY)
+    ack = at + _between(rng, 600, DAY)
     out.append(
         (ack, "email", "outbound", "complaint_acknowledged", agent, subject, "", None, None, {"theme": theme})
     )
     if outcome != "pending":
         out.append(
             (
-                ack + rng.randrange(1, 20) * DAY,
+                ack + _between(rng, 1, 20) * DAY,
                 "phone",
                 "outbound",
                 "complaint_resolved",
@@ -784,7 +793,7 @@ def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> lis
                 subject,
                 outcome,
                 None,
-                rng.randrange(120, 1500),
+                _between(rng, 120, 1500),
                 {"theme": theme},
             )
         )
@@ -799,7 +808,7 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
     by_trigger = {trigger: (sid, kind) for sid, kind, trigger in surveys}
     first_id = plan.response_id_base + sum(plan.chunk_response_quota[:index])
     picks = (
-        rng.sample(moments, quota) if quota <= len(moments) else [rng.choice(moments) for _ in range(quota)]
+        rng.sample(moments, quota) if quota <= len(moments) else [_choose(rng, moments) for _ in range(quota)]
     )
     picks.sort(key=lambda m: m[0][0])
     end = ctx.calendar.end
@@ -812,8 +821,8 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
         nps = max(0, min(10, round(rng.gauss(base, 1.8))))
         score = _scale(kind, nps, rng)
         band = "promoter" if nps >= 9 else "passive" if nps >= 7 else "detractor"
-        comment = rng.choice(vocab.VERBATIMS[band]) if rng.random() < 0.6 else ""
-        responded = min(row[5] + rng.randrange(600, 3 * DAY), end - 1)
+        comment = _choose(rng, vocab.VERBATIMS[band]) if rng.random() < 0.6 else ""
+        responded = min(row[5] + _between(rng, 600, 3 * DAY), end - 1)
         response_id = first_id + offset
         rows.responses.append(
             (
@@ -838,7 +847,7 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
 def _scale(kind: str, nps: int, rng: random.Random) -> int:
     """Map the latent 0-10 experience onto the survey's own scale."""
     if kind == "ces":  # 1 (easy) .. 7 (hard): effort rises as experience falls
-        return max(1, min(7, 7 - round(nps * 0.6) + rng.choice((-1, 0, 0, 1))))
+        return max(1, min(7, 7 - round(nps * 0.6) + _choose(rng, (-1, 0, 0, 1))))
     if kind == "csat":
-        return max(1, min(5, round(nps / 2.2) + rng.choice((0, 0, 1))))
+        return max(1, min(5, round(nps / 2.2) + _choose(rng, (0, 0, 1))))
     return nps

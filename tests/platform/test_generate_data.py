@@ -151,3 +151,30 @@ def test_generate_data_loads_with_copy_and_moves_the_sequences_on():
     # Running again with the same seed adds a second, non-colliding batch.
     _generate(200, 500)
     assert Customer.objects.count() == 1201
+
+
+def _schema(tables: tuple[str, ...]) -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+            "UNION ALL SELECT conname || pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = ANY(%s::regclass[])",
+            [list(tables), list(tables)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_bulk_load_with_deferred_indexes_rebuilds_every_index_and_foreign_key():
+    from cxhub.datagen.loader import load
+
+    tables = ("interactions_interaction", "customers_identity", "customers_consent", "customers_customer")
+    before = _schema(tables)
+    assert any("FOREIGN KEY" in d for d in before) and any("INDEX" in d for d in before)
+    result = load(Spec(customers=300, interactions=2000, seed=4, as_of=AS_OF), workers=0, defer_indexes=True)
+    assert result.rows["interactions"] == 2000
+    assert _schema(tables) == before
+    assert Interaction.objects.filter(customer__isnull=False).count() == 2000

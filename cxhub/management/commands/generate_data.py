@@ -1,3 +1,4 @@
+import argparse
 import os
 import sys
 import time
@@ -35,12 +36,21 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=max(1, min(4, (os.cpu_count() or 2) - 1)),
-            help="Generator processes feeding COPY on PostgreSQL (default: CPUs - 1, at most 4).",
+            help="Generator processes feeding COPY on PostgreSQL; 0 generates in-process "
+            "(default: CPUs - 1, at most 4).",
         )
         parser.add_argument("--chunk-size", type=int, default=5000, help="Customers per chunk.")
+        parser.add_argument(
+            "--defer-indexes",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="PostgreSQL: drop secondary indexes and foreign keys during the load and rebuild them "
+            "after (default: on from 1,000,000 interactions).",
+        )
 
     def handle(self, *args, customers, interactions, responses, seed, as_of, workers, chunk_size, **options):
-        if customers < 1 or interactions < 0 or responses < 0:
+        defer_indexes = options["defer_indexes"]
+        if customers < 1 or interactions < 0 or responses < 0 or workers < 0:
             raise CommandError("--customers must be at least 1; counts cannot be negative.")
         if connection.vendor != "postgresql" and interactions > ORM_LIMIT:
             raise CommandError(
@@ -55,7 +65,13 @@ class Command(BaseCommand):
             f"(seed {seed}, {path} on {connection.vendor}) …"
         )
         started = time.perf_counter()
-        result = load(spec, workers=workers, chunk_size=chunk_size, progress=self._progress(started))
+        result = load(
+            spec,
+            workers=workers,
+            chunk_size=chunk_size,
+            progress=self._progress(started),
+            defer_indexes=defer_indexes,
+        )
         if self._tty:
             self.stdout.write("")
         if result.responses_skipped:
