@@ -1,5 +1,6 @@
 """Reads for customers: survivors of merged ids, consent state, contact checks, lists."""
 
+from collections.abc import Callable
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -112,8 +113,12 @@ def customer_list(
     q: str = "",
     business_unit: str = "",
     include_merged: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> QuerySet[Customer]:
-    """Customers matching the given (already normalised) filters, for lists and the API."""
+    """Customers matching the given (already normalised) filters, for lists and the API.
+
+    ``extra`` holds filters registered by higher apps (``segment``) with ``register_list_filter``.
+    """
     qs = Customer.objects.all()
     if not include_merged:
         qs = qs.filter(merged_into__isnull=True)
@@ -131,7 +136,25 @@ def customer_list(
         qs = qs.filter(pk__in=through.objects.filter(businessunit__code=business_unit).values("customer_id"))
     if q:
         qs = qs.filter(_text_query(q))
+    for name, value in (extra or {}).items():
+        qs = _list_filters[name](qs, value)
     return qs.prefetch_related("business_units")
+
+
+ListFilter = Callable[[QuerySet, str], QuerySet]
+_list_filters: dict[str, ListFilter] = {}
+
+
+def register_list_filter(name: str, apply: ListFilter) -> None:
+    """Let a higher app add a customer list filter, e.g. ``register_list_filter("segment", in_segment)``.
+
+    ``apply(queryset, raw_value)`` returns the filtered queryset; raise a DomainError for a bad value.
+    """
+    _list_filters[name] = apply
+
+
+def list_filter_names() -> list[str]:
+    return list(_list_filters)
 
 
 def _owners(kind: str, value: str):

@@ -499,3 +499,79 @@ def set_contact_preferences(
         customer.save(update_fields=[*changed, "updated_at"])
         pipeline.mark_dirty([customer.pk], reason="preferences")
     return customer
+
+
+# --- direct profile edits ---------------------------------------------------------------------
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "lifecycle_stage",
+    "attributes",
+    "preferred_channel",
+    "language",
+    "timezone",
+    "quiet_hours_start",
+    "quiet_hours_end",
+)
+
+
+def _validate_profile(fields: dict) -> dict:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .errors import DomainError
+
+    clean = {name: value for name, value in fields.items() if name in PROFILE_FIELDS}
+    if clean.get("timezone"):
+        try:
+            ZoneInfo(clean["timezone"])
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise DomainError(f"Unknown time zone {clean['timezone']!r}.", field="timezone") from exc
+    return clean
+
+
+@transaction.atomic
+def create_customer(
+    *, identities: Sequence[IdentityKey] = (), fields: dict | None = None, actor=None
+) -> Customer:
+    """Create a profile with the given identities; Conflict when one already belongs to someone."""
+    from cxhub.errors import Conflict
+
+    fields = _validate_profile(fields or {})
+    keys = list(dict.fromkeys(_as_key(k) for k in identities))
+    for kind, namespace, value in keys:
+        owner = (
+            Identity.objects.filter(kind=kind, namespace=namespace, value=value)
+            .values_list("customer_id", flat=True)
+            .first()
+        )
+        if owner is not None:
+            raise Conflict(f"{kind} {value} already belongs to customer {owner}.", field="identities")
+    customer = Customer(**fields)
+    _Resolver._denormalise(customer, keys)
+    customer.save()
+    Identity.objects.bulk_create(
+        [Identity(customer=customer, kind=k, namespace=ns, value=v, source="api") for k, ns, v in keys]
+    )
+    pipeline.mark_dirty([customer.pk], reason="created")
+    return customer
+
+
+@transaction.atomic
+def update_customer(*, customer: Customer, fields: dict) -> Customer:
+    """Update profile fields and contact preferences; ``attributes`` are merged key by key."""
+    from .errors import DomainError
+
+    clean = _validate_profile(fields)
+    if ("quiet_hours_start" in clean) != ("quiet_hours_end" in clean) or (
+        (clean.get("quiet_hours_start") is None) != (clean.get("quiet_hours_end") is None)
+    ):
+        raise DomainError("Quiet hours need both a start and an end.", field="quiet_hours_start")
+    if "attributes" in clean:
+        clean["attributes"] = {**(customer.attributes or {}), **clean["attributes"]}
+    for name, value in clean.items():
+        setattr(customer, name, value)
+    if clean:
+        customer.save(update_fields=[*clean, "updated_at"])
+        pipeline.mark_dirty([customer.pk], reason="profile")
+    return customer
