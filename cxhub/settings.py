@@ -175,6 +175,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "IdentityKindEnum": "customers.models.IdentityKind",
+        "ConsentPurposeEnum": "customers.models.ConsentPurpose",
+    },
 }
 
 # Largest request body accepted (the interactions batch allows 5 MB).
