@@ -8,12 +8,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from customers.identities import InvalidIdentity, normalize_identity
-from customers.models import IdentityKind
 
 from .models import SUMMARY_MAX_LENGTH, Direction
 
@@ -25,13 +26,8 @@ MAX_VALUE = Decimal("999999999999.99")  # max_digits=14, decimal_places=2
 MAX_BIGINT = 2**63 - 1
 MAX_DURATION = 2**31 - 1
 # Identity kinds an item may name in its "customer" object; external_id also needs "namespace".
-CUSTOMER_KEYS = (
-    IdentityKind.EMAIL,
-    IdentityKind.PHONE,
-    IdentityKind.EXTERNAL_ID,
-    IdentityKind.ANONYMOUS_ID,
-    IdentityKind.DEVICE_ID,
-)
+CUSTOMER_KEYS = ("email", "phone", "external_id", "anonymous_id", "device_id")
+DIRECTIONS = frozenset(Direction.values)  # Enum.values rebuilds a list per call: too slow per item
 TEXT_LIMITS = {
     "source": 100,
     "external_id": 200,
@@ -168,6 +164,20 @@ def json_object(raw, name: str, *, limit: int = MAX_PROPERTIES_BYTES) -> dict:
     return raw
 
 
+@lru_cache(maxsize=100_000)
+def _normalized(kind: str, value, namespace: str, region: str) -> tuple[str, str, str]:
+    # Busy senders repeat the same identities batch after batch; the region is part of the key
+    # because phone numbers without a country code depend on it.
+    return normalize_identity(kind, value, namespace)
+
+
+def normalized_identity(kind: str, value, namespace: str = "") -> tuple[str, str, str]:
+    """``normalize_identity`` with a cache (raises InvalidIdentity the same way)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return normalize_identity(kind, value, namespace)
+    return _normalized(kind, value, namespace, settings.PHONE_DEFAULT_REGION)
+
+
 def customer_identities(raw, *, name: str = "customer") -> list[tuple[str, str, str]]:
     """Normalised (kind, namespace, value) tuples from {"email": ..., "external_id": ..., "namespace"}."""
     if not isinstance(raw, dict):
@@ -181,9 +191,7 @@ def customer_identities(raw, *, name: str = "customer") -> list[tuple[str, str, 
         if value is None or value == "":
             continue
         try:
-            identities.append(
-                normalize_identity(kind, value, namespace if kind == IdentityKind.EXTERNAL_ID else "")
-            )
+            identities.append(normalized_identity(kind, value, namespace if kind == "external_id" else ""))
         except InvalidIdentity as exc:
             sub = exc.field if exc.field in ("namespace",) else kind
             raise ItemError(exc.message, field=f"{name}.{sub}", code=exc.code) from None
@@ -221,7 +229,7 @@ def parse_item(
         raise ItemError(f"channel: unknown channel; valid codes: {valid}.", field="channel")
 
     direction = item.get("direction") or Direction.INBOUND
-    if direction not in Direction.values:
+    if direction not in DIRECTIONS:
         raise ItemError("direction: must be inbound or outbound.", field="direction")
 
     business_unit_id = None
