@@ -10,14 +10,20 @@ from datetime import datetime
 
 import phonenumbers
 from django.conf import settings
-from django.db import connection
 from django.db.models import Max, OuterRef, Prefetch, Q, Subquery
 
-from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind
+from interactions.models import Interaction
+from interactions.selectors import customer_timeline
+
+from . import selectors
+from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind, MergeEvent
+from .selectors import consent_state, survivor_id
 
 TIMELINE_PAGE_SIZE = 50
 SEARCH_LIMIT = 25
 RECENT_LIMIT = 10
+CANDIDATES = 1000  # matches read per source before ordering; more means "type more"
+MIN_QUERY_LENGTH = 3  # trigram indexes need three characters to help
 _PHONE_CHARS = re.compile(r"^[\d\s()+\-./]+$")
 
 
@@ -74,7 +80,7 @@ def timeline_page(
     """One page of a customer's timeline, newest first (one query, no COUNT)."""
     filters = filters or TimelineFilters()
     rows = list(
-        _customer_timeline()(customer_id=customer_id, before=before, limit=limit + 1, **filters.as_kwargs())
+        customer_timeline(customer_id=customer_id, before=before, limit=limit + 1, **filters.as_kwargs())
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -82,105 +88,22 @@ def timeline_page(
     return TimelinePage(interactions=rows, next_cursor=cursor)
 
 
-def _customer_timeline():
-    try:
-        from interactions.selectors import customer_timeline
-    except ImportError:  # interactions' selector not there yet: same contract, read here
-        return _fallback_timeline
-    return customer_timeline
-
-
-def _fallback_timeline(
-    *, customer_id, channel=None, type=None, direction=None, since=None, until=None, before=None, limit=50
-):
-    from interactions.models import Interaction
-
-    rows = Interaction.objects.filter(customer_id=customer_id).select_related("channel", "agent")
-    if channel:
-        rows = rows.filter(channel__code=channel)
-    if type:
-        rows = rows.filter(type=type)
-    if direction:
-        rows = rows.filter(direction=direction)
-    if since:
-        rows = rows.filter(occurred_at__gte=since)
-    if until:
-        rows = rows.filter(occurred_at__lt=until)
-    if before:
-        occurred_at, pk = before
-        rows = rows.filter(Q(occurred_at__lt=occurred_at) | Q(occurred_at=occurred_at, pk__lt=pk))
-    return list(rows.order_by("-occurred_at", "-id")[:limit])
-
-
 # --------------------------------------------------------------------------- consents & merges
 
 
-@dataclass(frozen=True)
-class ConsentRow:
-    channel: str
-    purpose: str
-    granted: bool
-    captured_at: datetime
-    source: str
-    evidence: str
+def current_consents(*, customer_id: int) -> list[Consent]:
+    """The latest ledger row per (channel, purpose), with when and where it was captured."""
+    return [row for _, row in sorted(consent_state(customer_id=customer_id).items())]
 
 
-def current_consents(*, customer_id: int) -> list[ConsentRow]:
-    """The latest ledger entry per (channel, purpose), with when and where it was captured."""
-    latest = (
-        Consent.objects.filter(customer_id=customer_id)
-        .order_by("channel", "purpose", "-captured_at", "-id")
-        .values("channel", "purpose", "granted", "captured_at", "source", "evidence")
-    )
-    if connection.vendor == "postgresql":
-        latest = latest.distinct("channel", "purpose")
-    seen: set[tuple[str, str]] = set()
-    rows: list[ConsentRow] = []
-    for row in latest:
-        key = (row["channel"], row["purpose"])
-        if key in seen:
-            continue
-        seen.add(key)
-        rows.append(ConsentRow(**row))
-    return rows
-
-
-def merge_history(*, customer_id: int) -> list:
-    """Merges into (and out of) this customer, newest first; empty until merges are recorded."""
-    try:
-        from .models import MergeEvent
-    except ImportError:
-        return []
-    fields = {f.name for f in MergeEvent._meta.get_fields()}
-    survivor_field = "survivor" if "survivor" in fields else None
-    merged_field = "merged" if "merged" in fields else None
-    if not survivor_field:
-        return []
-    condition = Q(**{f"{survivor_field}_id": customer_id})
-    if merged_field:
-        condition |= Q(**{f"{merged_field}_id": customer_id})
-    order = "-created_at" if "created_at" in fields else "-id"
-    related = [name for name in ("actor",) if name in fields]
-    return list(MergeEvent.objects.filter(condition).select_related(*related).order_by(order, "-id")[:20])
+def merge_history(*, customer_id: int, limit: int = 20) -> list[MergeEvent]:
+    """Merges into and out of this customer, newest first."""
+    return list(selectors.merge_history(customer_id=customer_id).order_by("-created_at", "-id")[:limit])
 
 
 def resolve_survivor(customer_id: int) -> int | None:
     """The id a (possibly merged) customer id now lives at; None when the id never existed."""
-    try:
-        from .selectors import survivor_id
-    except ImportError:
-        survivor_id = None
-    if survivor_id is not None:
-        return survivor_id(customer_id)
-    seen = set()
-    current = customer_id
-    while current not in seen:
-        seen.add(current)
-        row = Customer.objects.filter(pk=current).values_list("merged_into_id", flat=True).first()
-        if row is None:
-            return current if Customer.objects.filter(pk=current).exists() else None
-        current = row
-    return current
+    return survivor_id(customer_id)
 
 
 # --------------------------------------------------------------------------- the 360 page
@@ -191,7 +114,7 @@ class Customer360:
     customer: Customer
     identities_by_kind: list[tuple[str, list[Identity]]]
     business_units: list[BusinessUnit]
-    consents: list[ConsentRow]
+    consents: list[Consent]
     merges: list
     timeline: TimelinePage
     filters: TimelineFilters
@@ -276,36 +199,38 @@ def search_customers(*, query: str, limit: int = SEARCH_LIMIT) -> tuple[list[Cus
 
     Returns (customers, has_more). Merged profiles are left out: their identities live on
     the survivor. Case-insensitive substring matching; on PostgreSQL trigram GIN indexes
-    on the same ``UPPER(column)`` expressions keep it fast (migration 0004 in this app).
+    on the same ``UPPER(column)`` expressions keep it fast (the ``customer_search_trgm`` migration).
     """
     query = " ".join(query.split())[:200]
-    if len(query) < 2:
+    if len(query) < MIN_QUERY_LENGTH:
         return [], False
     phones = _phone_variants(query)
 
     identity_match = Q(value__icontains=query)
     for digits in phones:
-        identity_match |= Q(kind=IdentityKind.PHONE, value__contains=digits)
-    identity_ids = list(
-        Identity.objects.filter(identity_match).values_list("customer_id", flat=True).distinct()[:200]
-    )
-
+        identity_match |= Q(kind=IdentityKind.PHONE, value__icontains=digits)
     name_match = Q()
     for term in query.split():
         name_match &= Q(first_name__icontains=term) | Q(last_name__icontains=term)
     match = name_match | Q(email__icontains=query)
     for digits in phones:
-        match |= Q(phone__contains=digits)
-    if identity_ids:
-        match |= Q(pk__in=identity_ids)
-
-    from interactions.models import Interaction
+        match |= Q(phone__icontains=digits)
+    # Candidates first, without ORDER BY/LIMIT pressure, so PostgreSQL reads the trigram
+    # indexes (bitmap scans) instead of walking the primary key backwards through a filter.
+    candidates = set(
+        Identity.objects.filter(identity_match).order_by().values_list("customer_id", flat=True)[:CANDIDATES]
+    )
+    candidates.update(Customer.objects.filter(match).order_by().values_list("pk", flat=True)[:CANDIDATES])
+    if not candidates:
+        return [], False
 
     last_activity = (
-        Interaction.objects.filter(customer_id=OuterRef("pk")).order_by("-occurred_at").values("occurred_at")[:1]
+        Interaction.objects.filter(customer_id=OuterRef("pk"))
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
     )
     rows = list(
-        Customer.objects.filter(match, merged_into__isnull=True)
+        Customer.objects.filter(pk__in=candidates, merged_into__isnull=True)
         .order_by("-id")
         .annotate(last_activity=Subquery(last_activity))
         .prefetch_related(
@@ -328,4 +253,8 @@ def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, 
         .order_by("-last_viewed")[:limit]
     )
     customers = Customer.objects.in_bulk([row["customer_id"] for row in latest])
-    return [(customers[row["customer_id"]], row["last_viewed"]) for row in latest if row["customer_id"] in customers]
+    return [
+        (customers[row["customer_id"]], row["last_viewed"])
+        for row in latest
+        if row["customer_id"] in customers
+    ]

@@ -15,6 +15,7 @@ from cxhub.roles import ADMIN, AGENT, has_role, role_required, user_roles
 from . import panels
 from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
 from .selectors_360 import (
+    MIN_QUERY_LENGTH,
     customer_360,
     decode_cursor,
     recently_viewed,
@@ -68,12 +69,13 @@ def _survivor_or_redirect(request, customer_id: int, url_name: str):
 @role_required()
 def search(request):
     form = SearchForm(request.GET)
-    query = form.data.get("q", "").strip() if form.is_valid() else ""
-    results, has_more = search_customers(query=query) if query else ([], False)
+    query = " ".join(form.cleaned_data["q"].split()) if form.is_valid() else ""
+    too_short = 0 < len(query) < MIN_QUERY_LENGTH
+    results, has_more = search_customers(query=query) if query and not too_short else ([], False)
     return render(
         request,
         "customers/search.html",
-        {"form": form, "query": query, "results": results, "has_more": has_more},
+        {"form": form, "query": query, "too_short": too_short, "results": results, "has_more": has_more},
     )
 
 
@@ -92,6 +94,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
     data = customer_360(
         customer_id=customer_id,
         filters=filter_form.to_filters() if request.GET else None,
+        before=decode_cursor(request.GET.get("before")),
         viewer=request.user,
     )
     if data is None:
@@ -130,7 +133,8 @@ def _log_interaction(request, customer_id: int):
     from interactions.services import ingest_interaction
 
     try:
-        interaction, created = ingest_interaction(item=form.to_item(customer_id=customer_id), agent=request.user)
+        item = form.to_item(customer_id=customer_id)
+        _interaction, created = ingest_interaction(item=item, agent=request.user)
     except DomainError as exc:
         field = getattr(exc, "field", None)
         form.add_error(field if field in form.fields else None, str(exc))

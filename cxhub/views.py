@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -60,7 +59,10 @@ def _broker_check() -> str:
 
 @role_required()
 def home(request):
-    return render(request, "home.html")
+    """The agent home: search, recently viewed customers and the home panels."""
+    from customers.views import agent_home
+
+    return agent_home(request)
 
 
 def _is_api(request) -> bool:
