@@ -32,6 +32,8 @@ def compile_node(rule: dict, ctx: CompileContext) -> Q:
         parts = [compile_node(child, ctx.at(f"any[{i}]")) for i, child in enumerate(rule["any"])]
         if not parts:
             return NOTHING
+        if any(not part for part in parts):  # Q() is "everything"; Django would drop it from an OR
+            return Q()
         q = parts[0]
         for part in parts[1:]:
             q |= part
