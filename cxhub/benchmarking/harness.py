@@ -119,18 +119,19 @@ def format_value(value) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def format_row(result: Result) -> str:
+def format_row(result: Result, width: int = 46) -> str:
     ratio = "—" if result.ratio is None else f"{result.ratio:.2f}"
     note = f"  ({result.note})" if result.note else ""
     return (
-        f"{result.name:<46} {format_value(result.value):>12} {format_value(result.baseline):>12} "
+        f"{result.name:<{width}} {format_value(result.value):>12} {format_value(result.baseline):>12} "
         f"{ratio:>7}  {result.unit}{note}"
     )
 
 
 def format_table(results: list[Result]) -> str:
-    header = f"{'benchmark':<46} {'value':>12} {'baseline':>12} {'ratio':>7}  unit"
-    return "\n".join([header, "-" * len(header), *(format_row(r) for r in results)])
+    width = max([46, *(len(r.name) for r in results)])
+    header = f"{'benchmark':<{width}} {'value':>12} {'baseline':>12} {'ratio':>7}  unit"
+    return "\n".join([header, "-" * len(header), *(format_row(r, width) for r in results)])
 
 
 def markdown_table(results: list[Result]) -> str:
