@@ -1,0 +1,57 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from segments import services
+from segments.models import Purpose, Refresh, Segment, SegmentKind
+from tests.factories import CustomerFactory
+
+
+def _panel_queries(client, customer) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(f"/customers/{customer.pk}/")
+    assert response.status_code == 200
+    return sum(
+        "segments_segmentmembership" in q["sql"] for q in ctx.captured_queries
+    ), response.content.decode()
+
+
+@pytest.mark.django_db
+def test_360_page_lists_the_customers_segments_with_purpose_in_constant_queries(agent_client):
+    ann = CustomerFactory()
+    lists = [
+        Segment.objects.create(
+            slug=f"list-{n}",
+            name=f"List {n}",
+            kind=SegmentKind.STATIC,
+            refresh=Refresh.MANUAL,
+            purpose=purpose,
+        )
+        for n, purpose in enumerate([Purpose.RETENTION, Purpose.UP_SELL])
+    ]
+    services.add_members(segment=lists[0], customer_ids=[ann.pk])
+    queries_one, html = _panel_queries(agent_client, ann)
+    assert "List 0" in html and "Retention" in html and "List 1" not in html
+
+    services.add_members(segment=lists[1], customer_ids=[ann.pk])
+    queries_two, html = _panel_queries(agent_client, ann)
+    assert "List 1" in html and "Up-sell" in html
+    assert queries_one == queries_two == 1
+
+
+@pytest.mark.django_db
+def test_merge_moves_static_memberships_to_the_survivor_without_duplicates():
+    from customers.merging import merge_customers
+
+    survivor, merged = CustomerFactory(), CustomerFactory()
+    both = Segment.objects.create(slug="both", name="Both", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL)
+    only_merged = Segment.objects.create(
+        slug="only", name="Only", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL
+    )
+    services.add_members(segment=both, customer_ids=[survivor.pk, merged.pk])
+    services.add_members(segment=only_merged, customer_ids=[merged.pk])
+
+    merge_customers(survivor=survivor, merged=merged)
+
+    assert set(both.memberships.values_list("customer_id", flat=True)) == {survivor.pk}
+    assert set(only_merged.memberships.values_list("customer_id", flat=True)) == {survivor.pk}
