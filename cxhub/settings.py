@@ -145,6 +145,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-rebuild-rollups": {"task": "metrics.rebuild_rollups", "schedule": 24 * 3600.0},
     "metrics-survey-reminders": {"task": "metrics.send_survey_reminders", "schedule": 3600.0},
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
+    # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
+    "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
 }
 
 # --- REST API ---------------------------------------------------------------

@@ -295,3 +295,14 @@ def test_timeline_query_count_is_constant(reader, django_assert_max_num_queries)
     InteractionFactory.create_batch(30, customer=ann, channel=channel("email"))
     with django_assert_max_num_queries(len(ctx.captured_queries)):
         assert len(reader.get(f"/api/v1/customers/{ann.pk}/timeline/").json()["results"]) == 32
+
+
+def test_purge_task_deletes_only_expired_idempotency_keys(ingest):
+    from interactions.tasks import purge_idempotency_keys
+
+    ann = CustomerFactory()
+    ingest.post(SINGLE, item(ann, 1), format="json", HTTP_IDEMPOTENCY_KEY="old")
+    ingest.post(SINGLE, item(ann, 2), format="json", HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(created_at=datetime.now(UTC) - timedelta(hours=25))
+    assert purge_idempotency_keys() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
