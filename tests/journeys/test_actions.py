@@ -220,3 +220,33 @@ def test_worker_path_asks_celery_to_retry_later(templates, monkeypatch):
     monkeypatch.setattr(tasks, "attempt_delivery", lambda delivery_id: DeliveryStatus.RETRYING)
     with pytest.raises(Retry):
         tasks.deliver_webhook(1)  # called directly, as a worker would run it: not eager
+
+
+def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, event, process):
+    from journeys.models import AgentTask
+
+    journey = Journey.objects.get(slug="query-to-resolve")
+    StageAction.objects.create(
+        journey=journey,
+        stage=journey.stages.get(slug="query-received"),
+        trigger=ActionTrigger.STAGE_EXIT,
+        kind=ActionKind.AGENT_TASK,
+        subject="Check answer to {reference}",
+    )
+    process(event(customer, "query", query_id="Q9"))
+    assert not AgentTask.objects.exists()
+    process(
+        event(customer, "query_answered", hours=1, channel_code="email", direction="outbound", query_id="Q9")
+    )
+    task = AgentTask.objects.get()
+    assert task.title == "Check answer to Q9"
+    audit = ActionAudit.objects.get(kind=ActionKind.AGENT_TASK)
+    assert audit.trigger == "stage_exit" and audit.result == "task_created"
+    assert "left stage Query received" in audit.reason
+
+
+def test_a_sent_message_marks_the_customer_dirty(templates, customer, event, process):
+    from customers.models import DirtyCustomer
+
+    _ship(event, process, customer)
+    assert DirtyCustomer.objects.filter(customer=customer, reason="journey_message").exists()

@@ -101,3 +101,25 @@ def test_percentile_interpolates_like_percentile_cont():
     assert percentile([5.0], 0.9) == 5.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == pytest.approx(9.1)
+
+
+def test_analytics_filter_by_segment(scenario):
+    from django.utils import timezone
+
+    segments = pytest.importorskip("segments.models")
+    segment = segments.Segment.objects.create(slug="vip", name="VIP")
+    first_two = (
+        scenario.instances.order_by("correlation_value")
+        .filter(correlation_value__in=["O1", "O10"])
+        .values("customer_id")
+    )
+    segments.SegmentMembership.objects.bulk_create(
+        [
+            segments.SegmentMembership(segment=segment, customer_id=r["customer_id"], since=timezone.now())
+            for r in first_two
+        ]
+    )
+    result = journey_analytics(journey=scenario, segment="vip")
+    assert result.started == 2
+    assert [s.reached for s in result.stages] == [2, 2, 2, 1, 1]
+    assert journey_analytics(journey=scenario, segment=str(segment.pk)).started == 2

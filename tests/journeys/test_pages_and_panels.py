@@ -113,3 +113,17 @@ def test_agent_marks_a_task_done(templates, customer, event, process, agent_clie
     assert agent_client.post(f"/journeys/tasks/{task.pk}/done/").status_code == 302
     task.refresh_from_db()
     assert task.status == "done" and task.done_by is not None
+
+
+def test_marketer_edits_a_journey_with_inline_stages_in_the_admin(templates, marketer_client):
+    journey = Journey.objects.get(slug="order-to-cash")
+    response = marketer_client.get(f"/admin/journeys/journey/{journey.pk}/change/")
+    assert response.status_code == 200
+    assert b"stages-TOTAL_FORMS" in response.content and b"actions-TOTAL_FORMS" in response.content
+    assert b"payment_received" in response.content
+
+
+def test_navigation_links_follow_roles(templates, agent_client):
+    content = agent_client.get("/").content
+    assert b'href="/journeys/exceptions/"' in content
+    assert b'href="/journeys/"' not in content
