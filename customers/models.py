@@ -347,3 +347,30 @@ class MergeEvent(models.Model):
     @property
     def is_undone(self) -> bool:
         return self.undone_at is not None
+
+
+class ImportRun(models.Model):
+    """One CSV import (command or admin): counts and the rejected rows, for the report and data quality."""
+
+    file_name = models.CharField(max_length=255)
+    source = models.CharField(max_length=50)
+    business_unit = models.ForeignKey(BusinessUnit, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    merged = models.PositiveIntegerField(default=0)
+    rejected_rows = models.PositiveIntegerField(default=0)
+    rejected_values = models.PositiveIntegerField(default=0)
+    # The first errors: [{"row", "column", "value", "error"}, ...] (the full list goes to the report file).
+    errors = models.JSONField(default=list, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.source}) {self.started_at:%Y-%m-%d %H:%M}"
