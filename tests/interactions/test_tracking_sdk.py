@@ -1,9 +1,6 @@
 """The real segment-analytics-python SDK against the live test server."""
 
-import importlib
-
 import pytest
-from django.apps import apps
 from django.db import connections
 from segment.analytics.client import Client
 
@@ -13,9 +10,7 @@ from interactions.models import Interaction
 
 
 @pytest.fixture
-def sdk(live_server, transactional_db, monkeypatch):
-    # Transactional tests flush the tables between tests: put the seeded channels back.
-    importlib.import_module("interactions.migrations.0002_seed_channels").seed_channels(apps, None)
+def sdk(live_server, seeded_channels, monkeypatch):
     # Server threads must close their connections after each request, or teardown cannot drop the DB.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     issued = create_api_client(name="sdk-app", scopes=["ingest:write"], tracking_namespace="app")
