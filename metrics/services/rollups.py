@@ -66,29 +66,43 @@ def _day_range(day) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def _touched_cells(customer_ids: list[int]) -> list[tuple[int, object]]:
+    """(survey, UTC day) pairs holding any response of these customers."""
+    return sorted(
+        set(
+            SurveyResponse.objects.filter(customer_id__in=customer_ids)
+            .annotate(day=TruncDate("responded_at", tzinfo=UTC))
+            .values_list("survey_id", "day")
+            .distinct()
+        )
+    )
+
+
+def _cell_filters(chunk, response_prefix: str = "") -> tuple[Q, Q]:
+    cell_q, response_q = Q(), Q()
+    for survey_id, day in chunk:
+        cell_q |= Q(survey_id=survey_id, day=day)
+        lower, upper = _day_range(day)
+        response_q |= Q(
+            **{
+                f"{response_prefix}survey_id": survey_id,
+                f"{response_prefix}responded_at__gte": lower,
+                f"{response_prefix}responded_at__lt": upper,
+            }
+        )
+    return cell_q, response_q
+
+
 @transaction.atomic
 def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
     """Recompute the (survey, day) cells holding any response of these customers."""
-    if not customer_ids:
-        return 0
-    pairs = set(
-        SurveyResponse.objects.filter(customer_id__in=customer_ids)
-        .annotate(day=TruncDate("responded_at", tzinfo=UTC))
-        .values_list("survey_id", "day")
-        .distinct()
-    )
+    pairs = _touched_cells(customer_ids) if customer_ids else []
     if not pairs:
         return 0
     _lock()
-    pairs = sorted(pairs)
     written = 0
     for start in range(0, len(pairs), CELL_CHUNK):
-        chunk = pairs[start : start + CELL_CHUNK]
-        cell_q, response_q = Q(), Q()
-        for survey_id, day in chunk:
-            cell_q |= Q(survey_id=survey_id, day=day)
-            lower, upper = _day_range(day)
-            response_q |= Q(survey_id=survey_id, responded_at__gte=lower, responded_at__lt=upper)
+        cell_q, response_q = _cell_filters(pairs[start : start + CELL_CHUNK])
         ResponseRollup.objects.filter(cell_q).delete()
         cells = _grouped_cells(SurveyResponse.objects.filter(response_q))
         ResponseRollup.objects.bulk_create(cells, batch_size=BATCH)
@@ -104,6 +118,25 @@ def _membership_model():
     return SegmentMembership
 
 
+def _segment_cells(members) -> list[SegmentRollup]:
+    rows = (
+        members.annotate(day=TruncDate("customer__survey_responses__responded_at", tzinfo=UTC))
+        .values_list(
+            "segment_id",
+            "customer__survey_responses__survey_id",
+            "customer__survey_responses__kind",
+            "day",
+            "customer__survey_responses__score",
+        )
+        .annotate(n=Count("customer__survey_responses__id"))
+        .order_by()
+    )
+    return [
+        SegmentRollup(segment_id=seg, survey_id=survey_id, kind=kind, day=day, score=score, count=n)
+        for seg, survey_id, kind, day, score, n in rows.iterator(chunk_size=BATCH)
+    ]
+
+
 @transaction.atomic
 def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
     """Recompute segment rollups (all segments, or only ``segment_ids``) from current memberships."""
@@ -117,37 +150,37 @@ def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
         stale = stale.filter(segment_id__in=segment_ids)
         members = members.filter(segment_id__in=segment_ids)
     stale.delete()
-    rows = (
-        members.annotate(day=TruncDate("customer__survey_responses__responded_at", tzinfo=UTC))
-        .values_list(
-            "segment_id",
-            "customer__survey_responses__survey_id",
-            "customer__survey_responses__kind",
-            "day",
-            "customer__survey_responses__score",
-        )
-        .annotate(n=Count("customer__survey_responses__id"))
-        .order_by()
-    )
-    cells = [
-        SegmentRollup(segment_id=seg, survey_id=survey_id, kind=kind, day=day, score=score, count=n)
-        for seg, survey_id, kind, day, score, n in rows.iterator(chunk_size=BATCH)
-    ]
+    cells = _segment_cells(members)
     SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
     return len(cells)
 
 
+@transaction.atomic
 def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
-    """Recompute the segments these customers belong to (exits are caught by the nightly rebuild)."""
+    """Recompute, in the segments these customers belong to, the (survey, day) cells they answered in.
+
+    A customer who joined a segment brings all their answers in; one who left it, or an
+    answer deleted, is corrected by the nightly rebuild.
+    """
     membership = _membership_model()
     if membership is None or not customer_ids:
         return 0
     segment_ids = sorted(
         set(membership.objects.filter(customer_id__in=customer_ids).values_list("segment_id", flat=True))
     )
-    if not segment_ids:
+    pairs = _touched_cells(customer_ids) if segment_ids else []
+    if not pairs:
         return 0
-    return rebuild_segment_rollups(segment_ids=segment_ids)
+    _lock()
+    written = 0
+    for start in range(0, len(pairs), CELL_CHUNK):
+        cell_q, response_q = _cell_filters(pairs[start : start + CELL_CHUNK], "customer__survey_responses__")
+        SegmentRollup.objects.filter(cell_q, segment_id__in=segment_ids).delete()
+        members = membership.objects.filter(segment_id__in=segment_ids).filter(response_q)
+        cells = _segment_cells(members)
+        SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
+        written += len(cells)
+    return written
 
 
 def rebuild_all() -> dict:

@@ -88,3 +88,23 @@ def test_nightly_rebuild_task_runs(mixed_responses, celery_eager):
     result = rebuild_rollups.delay().get()
     assert result["cells"] == ResponseRollup.objects.count() > 0
     assert result["segment_cells"] > 0
+
+
+def test_dirty_customers_keep_segment_rollups_current(mixed_responses, celery_eager):
+    from segments.models import Segment, SegmentMembership
+
+    rollups.rebuild_all()
+    joiner = CustomerFactory()
+    add_response(mixed_responses["nps"], 2, customer=joiner, when=datetime(2026, 9, 20, 8, tzinfo=UTC))
+    add_response(mixed_responses["nps"], 10, customer=joiner, when=datetime(2026, 10, 2, 8, tzinfo=UTC))
+    SegmentMembership.objects.create(
+        segment=Segment.objects.get(slug="half"), customer=joiner, since=timezone.now()
+    )
+    live, rolled = _both("nps", group_by="segment")
+    assert live != rolled
+    pipeline.mark_dirty([joiner.pk], schedule=False)
+    pipeline.process_dirty_customers()
+    assert SegmentMembership.objects.filter(customer=joiner).exists()
+    live, rolled = _both("nps", group_by="segment")
+    assert live == rolled
+    assert _both("nps", group_by="channel")[0] == _both("nps", group_by="channel")[1]
