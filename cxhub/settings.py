@@ -180,6 +180,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IdentityKindEnum": "customers.models.IdentityKind",
         "ConsentPurposeEnum": "customers.models.ConsentPurpose",
+        "SurveyKindEnum": "metrics.models.SurveyKind",
+        "SegmentKindEnum": "segments.models.SegmentKind",
     },
 }
 

@@ -12,7 +12,21 @@ from cxhub.services import create_api_client
 
 
 @pytest.fixture
-def full_scope_token(db):
+def keep_test_connection():
+    """The WSGI app closes "old" connections after each request; inside the test's
+    transaction that would close it. Django's own test client disconnects the same hook."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def full_scope_token(db, keep_test_connection):
     return create_api_client(name="fuzzer", scopes=list(SCOPES)).token
 
 
