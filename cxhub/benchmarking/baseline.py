@@ -48,6 +48,24 @@ def export_copy(cursor, query: str) -> bytes:
     return buffer.getvalue()
 
 
+def export_to_file(cursor, query: str, target) -> None:
+    """Stream the rows of ``query`` in COPY text format into an open binary file."""
+    with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+        for block in copy:
+            target.write(block)
+    target.flush()
+    target.seek(0)
+
+
+def copy_file_in(cursor, table: str, columns: str, source, block_size: int = 8 << 20) -> float:
+    """Seconds to COPY a COPY-text file into ``table`` (read in blocks; large tables stay off the heap)."""
+    started = time.perf_counter()
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        while block := source.read(block_size):
+            copy.write(block)
+    return time.perf_counter() - started
+
+
 def copy_in(cursor, table: str, data: bytes) -> float:
     """Seconds to COPY ``data`` (COPY text) into ``table``, in one statement."""
     started = time.perf_counter()

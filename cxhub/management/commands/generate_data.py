@@ -10,7 +10,7 @@ from django.db import connection
 from cxhub.datagen.generator import Spec
 from cxhub.datagen.loader import load
 
-ORM_LIMIT = 2_000_000  # interactions; past this the SQLite/ORM path is too slow to be useful
+ORM_LIMIT = 1_000_000  # interactions; past this the SQLite/ORM path is too slow to be useful
 
 
 class Command(BaseCommand):
