@@ -36,7 +36,8 @@ class InvalidInvitation(DomainError):
 def make_token(invitation: SurveyInvitation) -> str:
     """A signed token naming the invitation and its expiry (no database lookup to reject a forgery)."""
     expires = int(invitation.expires_at.timestamp()) if invitation.expires_at else 0
-    return signing.dumps({"i": invitation.pk, "e": expires}, salt=TOKEN_SALT, compress=True)
+    # A plain Signer (no timestamp) gives the same token every time: links and reminders agree.
+    return signing.Signer(salt=TOKEN_SALT).sign_object({"i": invitation.pk, "e": expires}, compress=True)
 
 
 def survey_path(invitation: SurveyInvitation) -> str:
@@ -164,8 +165,8 @@ def invite_segment(
 def invitation_for_token(token: str, *, now: datetime | None = None) -> SurveyInvitation:
     """The invitation a hosted-survey token names; raises InvalidInvitation if forged or expired."""
     try:
-        payload = signing.loads(token, salt=TOKEN_SALT)
-    except signing.BadSignature as exc:
+        payload = signing.Signer(salt=TOKEN_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError) as exc:
         raise InvalidInvitation("This survey link is not valid.") from exc
     now = now or timezone.now()
     if payload.get("e") and now.timestamp() > payload["e"]:
@@ -243,36 +244,31 @@ def send_reminders(*, now: datetime | None = None) -> int:
 
 
 def trigger_invitations_for_customers(customer_ids: list[int], *, now: datetime | None = None) -> int:
-    """Invite customers whose recent interactions match a survey's trigger (once per interaction)."""
+    """Invite customers whose recent interactions (or journey stages) match a survey's trigger.
+
+    A survey triggers on ``trigger_interaction_type`` (+ ``trigger_outcome``) or on
+    ``journey_stage`` written ``"<journey slug>:<stage slug>"``. Each triggering interaction
+    leads to one recorded decision per survey, however often the customer is processed.
+    """
     now = now or timezone.now()
     if not customer_ids:
         return 0
     decided = 0
-    surveys = (
-        Survey.objects.filter(is_active=True).exclude(trigger_interaction_type="").select_related("channel")
+    surveys = Survey.objects.filter(is_active=True).filter(
+        ~Q(trigger_interaction_type="") | Q(journey_stage__contains=":")
     )
-    for survey in surveys:
+    for survey in surveys.select_related("channel"):
         if not survey_is_open(survey, now):
             continue
         since = max(now - TRIGGER_LOOKBACK, survey.created_at or datetime.min.replace(tzinfo=UTC))
-        matches = Interaction.objects.filter(
-            customer_id__in=customer_ids, type=survey.trigger_interaction_type, occurred_at__gte=since
-        )
-        if survey.trigger_outcome:
-            matches = matches.filter(outcome=survey.trigger_outcome)
-        matches = matches.exclude(
-            pk__in=SurveyInvitation.objects.filter(survey=survey, trigger_interaction__isnull=False).values(
-                "trigger_interaction_id"
-            )
-        ).select_related("customer")
-        for interaction in matches.order_by("occurred_at", "pk"):
+        for interaction in _triggering_interactions(survey, customer_ids, since):
             customer = linking.customer_by_id(interaction.customer_id)
             try:
                 with transaction.atomic():
                     invite_customer(
                         survey=survey,
                         customer=customer,
-                        trigger="interaction",
+                        trigger="journey" if survey.journey_stage else "interaction",
                         trigger_interaction=interaction,
                         now=now,
                     )
@@ -280,3 +276,26 @@ def trigger_invitations_for_customers(customer_ids: list[int], *, now: datetime 
                 continue  # another worker decided for this interaction first
             decided += 1
     return decided
+
+
+def _triggering_interactions(survey: Survey, customer_ids: list[int], since: datetime):
+    matches = Interaction.objects.filter(customer_id__in=customer_ids, occurred_at__gte=since)
+    if survey.trigger_interaction_type:
+        matches = matches.filter(type=survey.trigger_interaction_type)
+        if survey.trigger_outcome:
+            matches = matches.filter(outcome=survey.trigger_outcome)
+    if survey.journey_stage and ":" in survey.journey_stage:
+        try:
+            from journeys.models import JourneyTransition
+        except ImportError:
+            return []
+        journey_slug, _, stage_slug = survey.journey_stage.partition(":")
+        matches = matches.filter(
+            pk__in=JourneyTransition.objects.filter(
+                to_stage__journey__slug=journey_slug, to_stage__slug=stage_slug, interaction__isnull=False
+            ).values("interaction_id")
+        )
+    already = SurveyInvitation.objects.filter(survey=survey, trigger_interaction__isnull=False)
+    return list(
+        matches.exclude(pk__in=already.values("trigger_interaction_id")).order_by("occurred_at", "pk")
+    )

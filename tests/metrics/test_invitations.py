@@ -164,3 +164,39 @@ def test_interaction_trigger_invites_once_through_the_dirty_pipeline(customer, c
     pipeline.mark_dirty([customer.pk], schedule=False)
     pipeline.process_dirty_customers()
     assert decisions.count() == 1
+
+
+def test_journey_stage_trigger_invites_when_a_customer_reaches_the_stage(customer):
+    from journeys.models import Journey, JourneyInstance, JourneyTransition, Stage
+
+    survey = make_survey("csat", journey_stage="order-to-cash:delivered")
+    now = timezone.now()
+    journey = Journey.objects.create(slug="order-to-cash", name="Order to cash")
+    placed = Stage.objects.create(
+        journey=journey, position=1, slug="placed", name="Placed", interaction_type="order"
+    )
+    delivered = Stage.objects.create(
+        journey=journey, position=2, slug="delivered", name="Delivered", interaction_type="order_delivered"
+    )
+    order = InteractionFactory(customer=customer, type="order", occurred_at=now)
+    delivery = InteractionFactory(customer=customer, type="order_delivered", occurred_at=now)
+    instance = JourneyInstance.objects.create(
+        journey=journey,
+        customer=customer,
+        current_stage=delivered,
+        started_at=now,
+        last_event_at=now,
+        stage_entered_at=now,
+    )
+    JourneyTransition.objects.create(instance=instance, to_stage=placed, interaction=order, at=now)
+    JourneyTransition.objects.create(
+        instance=instance, from_stage=placed, to_stage=delivered, interaction=delivery, at=now
+    )
+    assert invitations.trigger_invitations_for_customers([customer.pk]) == 1
+    decision = SurveyInvitation.objects.get(survey=survey)
+    assert (decision.trigger, decision.trigger_interaction_id, decision.status) == (
+        "journey",
+        delivery.pk,
+        "sent",
+    )
+    assert invitations.trigger_invitations_for_customers([customer.pk]) == 0
