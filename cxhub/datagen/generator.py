@@ -41,6 +41,8 @@ class Reference:
     agent_ids: tuple[int, ...]
     # (survey id, kind, trigger type) per survey; empty when surveys are not generated.
     surveys: tuple[tuple[int, str, str], ...] = ()
+    # Verbatim -> (sentiment compound, label, theme ids), from the metrics analysers when present.
+    verbatims: dict[str, tuple[float | None, str, tuple[int, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class ChunkRows:
     consents: list[tuple] = field(default_factory=list)
     interactions: list[tuple] = field(default_factory=list)
     responses: list[tuple] = field(default_factory=list)
+    response_themes: list[tuple] = field(default_factory=list)
 
 
 class _Calendar:
@@ -812,6 +815,7 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
     )
     picks.sort(key=lambda m: m[0][0])
     end = ctx.calendar.end
+    analysis = plan.reference.verbatims
     for offset, (row, exp) in enumerate(picks):
         survey_id, kind = by_trigger.get(row[4]) or surveys[offset % len(surveys)][:2]
         base = exp.base - 2.2 * min(exp.complaints, 2) - 1.2 * exp.escalations - 1.0 * exp.late
@@ -824,6 +828,9 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
         comment = _choose(rng, vocab.VERBATIMS[band]) if rng.random() < 0.6 else ""
         responded = min(row[5] + _between(rng, 600, 3 * DAY), end - 1)
         response_id = first_id + offset
+        sentiment, label, themes = analysis.get(comment, (None, "", ()))
+        for theme_id in themes:
+            rows.response_themes.append((response_id, theme_id))
         rows.responses.append(
             (
                 response_id,
@@ -840,6 +847,8 @@ def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, mome
                 row[10],
                 row[9],
                 row[0],
+                sentiment,
+                label,
             )
         )
 

@@ -15,7 +15,7 @@ from cxhub.roles import AGENT
 
 from . import vocab
 from .generator import ChunkRows, Plan, Reference, Spec, generate_chunk, make_plan
-from .rows import TABLES, TABLES_BY_KEY, Table, copy_text, model_objects
+from .rows import SURVEY_TABLES, TABLES, TABLES_BY_KEY, Table, copy_text, model_objects
 
 # Surveys the generator answers: (name, kind, question, trigger interaction type, channel).
 GENERATED_SURVEYS = (
@@ -39,7 +39,9 @@ GENERATED_SURVEYS = (
 
 def active_tables(plan: Plan) -> tuple[Table, ...]:
     """The tables this plan writes: survey responses only when surveys were set up."""
-    return tuple(t for t in TABLES if t.key != "responses" or plan.reference.surveys)
+    return tuple(
+        t for t in TABLES if (t.key not in SURVEY_TABLES or plan.reference.surveys) and t.available()
+    )
 
 
 @dataclass
@@ -85,7 +87,35 @@ def prepare_reference(*, customers: int, with_surveys: bool) -> Reference:
         raise RuntimeError(f"channels missing (run migrate): {', '.join(sorted(missing))}")
     agent_ids = _agents(max(5, min(200, customers // 1000)))
     surveys = _surveys(channel_ids) if with_surveys else ()
-    return Reference(unit_ids=unit_ids, channel_ids=channel_ids, agent_ids=agent_ids, surveys=surveys)
+    return Reference(
+        unit_ids=unit_ids,
+        channel_ids=channel_ids,
+        agent_ids=agent_ids,
+        surveys=surveys,
+        verbatims=_analyse_verbatims() if surveys else {},
+    )
+
+
+def _analyse_verbatims() -> dict[str, tuple[float | None, str, tuple[int, ...]]]:
+    """Sentiment and themes of the (few, fixed) verbatims, by the metrics app's own analysers."""
+    try:
+        from metrics.verbatims import current_taxonomy, sentiment_of, themes_in
+
+        Theme = apps.get_model("metrics", "Theme")
+    except (ImportError, LookupError):
+        return {}
+    taxonomy = current_taxonomy()
+    theme_ids = dict(Theme.objects.values_list("code", "id"))
+    out = {}
+    try:
+        for texts in vocab.VERBATIMS.values():
+            for text in texts:
+                sentiment = sentiment_of(text)
+                themes = tuple(theme_ids[c] for c in themes_in(text, taxonomy) if c in theme_ids)
+                out[text] = (sentiment.compound, sentiment.label, themes) if sentiment else (None, "", themes)
+    except ImportError:  # the sentiment lexicon package is not installed
+        return {}
+    return out
 
 
 def _agents(count: int) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 DAY = 86400
@@ -32,6 +33,14 @@ class Table:
         if len(parts) == 3:
             return model._meta.get_field(parts[2]).remote_field.through
         return model
+
+    def available(self) -> bool:
+        """False when the model (or the many-to-many field) does not exist in this code base."""
+        try:
+            self.model  # noqa: B018 - resolving it is the check
+        except (LookupError, FieldDoesNotExist):
+            return False
+        return True
 
     def extra_fields(self) -> list[models.Field]:
         """Concrete fields not generated: they are written with their default value."""
@@ -134,10 +143,14 @@ TABLES = (
             "touchpoint",
             "business_unit_id",
             "prompted_by_id",
+            "sentiment",
+            "sentiment_label",
         ),
         timestamps=frozenset({"responded_at", "received_at"}),
     ),
+    Table("response_themes", "metrics.SurveyResponse.themes", ("surveyresponse_id", "theme_id")),
 )
+SURVEY_TABLES = frozenset({"responses", "response_themes"})
 TABLES_BY_KEY = {t.key: t for t in TABLES}
 
 
@@ -145,7 +158,7 @@ TABLES_BY_KEY = {t.key: t for t in TABLES}
 
 _TIMES: list[str] = []
 _DAYS: dict[int, str] = {}
-_INT_COLUMNS = frozenset({"id", "score", "duration_seconds"})
+_NUMBER_COLUMNS = frozenset({"id", "score", "duration_seconds", "sentiment"})
 _BOOL_COLUMNS = frozenset({"granted", "is_flagged"})
 
 
@@ -200,7 +213,7 @@ def _line_formatter(table: Table):
             cells.append(f"js({v})")
         elif name in _BOOL_COLUMNS:
             cells.append(f"('t' if {v} else 'f')")
-        elif name in _INT_COLUMNS or name.endswith("_id"):
+        elif name in _NUMBER_COLUMNS or name.endswith("_id"):
             cells.append(f"(N if {v} is None else str({v}))")
         else:
             cells.append(

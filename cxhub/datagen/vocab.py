@@ -177,7 +177,7 @@ VERBATIMS = {
         "Delivery was quick and the product quality is excellent.",
         "The app makes everything easy, I recommend you to friends.",
         "Fair price and friendly staff. Very happy.",
-        "Problem sorted on the first call, thank you!",
+        "Problem sorted on the first call, great help, thank you!",
         "Love the new website, ordering took two minutes.",
     ),
     "passive": (
@@ -189,11 +189,11 @@ VERBATIMS = {
     ),
     "detractor": (
         "My complaint took weeks to resolve, terrible service.",
-        "The delivery was late and nobody told me why.",
+        "The delivery was late and nobody told me why. Very disappointing.",
         "I was charged twice and billing never called back.",
         "Rude staff in store and the product broke after a week.",
-        "The app keeps crashing and the website logs me out.",
-        "Far too expensive, I am looking at other providers.",
-        "Waited 40 minutes on the phone to get nothing fixed.",
+        "The app keeps crashing and the website logs me out, so frustrating.",
+        "Far too expensive and poor value, I am looking at other providers.",
+        "Waited 40 minutes on the phone, awful, and nothing was fixed.",
     ),
 }

@@ -129,6 +129,12 @@ def test_generate_data_loads_exact_counts_with_the_orm_path():
     if apps.is_installed("metrics"):
         SurveyResponse = apps.get_model("metrics", "SurveyResponse")
         assert SurveyResponse.objects.count() == 200
+        # Verbatims carry the metrics app's own sentiment and themes; detractors mostly sound negative.
+        commented = SurveyResponse.objects.exclude(comment="")
+        assert commented.exists() and not commented.filter(sentiment_label="").exists()
+        assert SurveyResponse.themes.through.objects.exists()
+        detractors = commented.filter(kind="nps", score__lte=6)
+        assert detractors.filter(sentiment_label="negative").count() > detractors.count() / 2
 
 
 @pytest.mark.postgres
