@@ -115,6 +115,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
             "log_form": log_form if can_log else None,
             "panels": rendered_panels,
             "figures": figures,
+            "channel_names": {c.code: c.name for c in channels},
         },
         status=status,
     )
@@ -150,9 +151,10 @@ def _log_interaction(request, customer_id: int):
 @require_POST
 @role_required(*LOGGING_ROLES)
 def log_interaction(request, customer_id: int):
-    survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
-    if response:
-        return response
+    # A form opened before a merge still logs: on the surviving profile.
+    survivor = resolve_survivor(customer_id)
+    if survivor is None:
+        raise Http404("No such customer.")
     return _log_interaction(request, survivor)
 
 

@@ -1,6 +1,7 @@
 """Customer search, the Customer 360 page, its timeline fragment and the agent home."""
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -145,7 +146,7 @@ def test_360_header_shows_identities_units_lifecycle_channel_and_uncomputed_figu
     for text in (
         "Ann Lee",
         "At risk",
-        "Whatsapp",
+        "WhatsApp",
         "Telecom",
         "ann.lee@example.com",
         "(shop)",
@@ -472,6 +473,16 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(agent_client, agent_user)
     )
     assert Interaction.objects.filter(source="cxhub_agent").count() == 1
     assert "already logged" in again.content.decode()
+
+
+def test_a_note_logged_on_a_merged_id_lands_on_the_survivor(agent_client):
+    survivor = CustomerFactory()
+    merged = CustomerFactory(merged_into=survivor)
+    data = {"kind": "email", "direction": "outbound", "summary": "Sent the quote", "token": str(uuid.uuid4())}
+    response = agent_client.post(f"/customers/{merged.pk}/interactions/", data)
+    assert response["Location"] == f"/customers/{survivor.pk}/"
+    logged = Interaction.objects.get(source="cxhub_agent")
+    assert (logged.customer_id, logged.channel.code, logged.direction) == (survivor.pk, "email", "outbound")
 
 
 def test_logging_needs_notes_and_a_valid_kind(agent_client):
