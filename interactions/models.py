@@ -28,8 +28,14 @@ class Direction(models.TextChoices):
 
 
 class Interaction(models.Model):
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="interactions")
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="interactions")
+    # Foreign keys are indexed by the composite / partial indexes below, not one index each:
+    # every index costs on the ingest hot path.
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="interactions", db_index=False
+    )
     direction = models.CharField(max_length=10, choices=Direction.choices)
     type = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
@@ -37,10 +43,12 @@ class Interaction(models.Model):
     source = models.CharField(max_length=100, blank=True)
     external_id = models.CharField(max_length=200, null=True, blank=True)
     business_unit = models.ForeignKey(
-        "customers.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL
+        "customers.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, db_index=False
     )
     touchpoint = models.CharField(max_length=100, blank=True)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     subject = models.CharField(max_length=255, blank=True)
     summary = models.TextField(blank=True, max_length=SUMMARY_MAX_LENGTH)
     outcome = models.CharField(max_length=50, blank=True)
@@ -49,7 +57,8 @@ class Interaction(models.Model):
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     # Where the event came from: tracking library, ip, user agent, page (spec ``context``).
-    context = models.JSONField(default=dict, blank=True)
+    # db_default too: bulk loaders that COPY rows without this column still get {}.
+    context = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -64,6 +73,15 @@ class Interaction(models.Model):
             models.Index(fields=["customer", "-occurred_at", "-id"], name="interaction_timeline_idx"),
             models.Index(fields=["type", "occurred_at"], name="interaction_type_time_idx"),
             models.Index(fields=["channel", "occurred_at"], name="interaction_channel_time_idx"),
+            # Partial: most rows have no agent / business unit, and inserts of those skip the index.
+            models.Index(
+                fields=["agent"], condition=models.Q(agent__isnull=False), name="interaction_agent_idx"
+            ),
+            models.Index(
+                fields=["business_unit", "occurred_at"],
+                condition=models.Q(business_unit__isnull=False),
+                name="interaction_unit_time_idx",
+            ),
             # Plain time windows use a BRIN index on occurred_at on PostgreSQL (migration 0004):
             # tiny and nearly free to maintain, since rows arrive roughly in time order.
         ]
