@@ -141,6 +141,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "segments-recompute-due": {"task": "segments.recompute_due", "schedule": 300.0},
     # Journeys: SLA breaches, stalls and abandonments due (time-based exceptions).
     "journeys-detect-time-exceptions": {"task": "journeys.detect_time_exceptions", "schedule": 60.0},
+    "journeys-requeue-webhooks": {"task": "journeys.requeue_webhook_deliveries", "schedule": 120.0},
     # Metrics: full rollup rebuild once a day; reminders hourly; overdue follow-up cases every 5 minutes.
     "metrics-rebuild-rollups": {"task": "metrics.rebuild_rollups", "schedule": 24 * 3600.0},
     "metrics-survey-reminders": {"task": "metrics.send_survey_reminders", "schedule": 3600.0},

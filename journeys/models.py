@@ -364,10 +364,19 @@ class WebhookDelivery(models.Model):
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due; the sweep re-queues deliveries whose task was lost.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "retrying"]),
+                name="webhook_delivery_due_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint} ({self.status})"

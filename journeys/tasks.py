@@ -1,12 +1,11 @@
 """Celery tasks for journeys: thin, idempotent, ids in and counts out."""
 
 from celery import shared_task
-from django.conf import settings
 
 from .models import DeliveryStatus
 from .services import detect_time_exceptions as detect
 from .services import process_interactions as process
-from .services.webhooks import attempt_delivery, backoff_seconds
+from .services.webhooks import attempt_delivery, requeue_due_deliveries, retry_countdown
 
 
 @shared_task(name="journeys.process_interactions")
@@ -31,6 +30,11 @@ def deliver_webhook(self, delivery_id: int) -> str:
             status = attempt_delivery(delivery_id=delivery_id)
         return status
     if status == DeliveryStatus.RETRYING:
-        base = getattr(settings, "JOURNEY_WEBHOOK_BACKOFF_SECONDS", 10.0)
-        raise self.retry(countdown=backoff_seconds(self.request.retries, base=base))
+        raise self.retry(countdown=retry_countdown(delivery_id))
     return status
+
+
+@shared_task(name="journeys.requeue_webhook_deliveries")
+def requeue_webhook_deliveries() -> int:
+    """Beat: queue again deliveries whose task was lost (broker outage, worker crash)."""
+    return requeue_due_deliveries()

@@ -199,7 +199,11 @@ def queue_webhook(*, rule: StageAction, event, customer: Customer) -> ActionAudi
     if not endpoint.active:
         return _audit(rule, event, customer, ActionResult.FAILED, detail=f"Endpoint {endpoint.name} inactive")
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, action=rule, event=f"journey.{event.trigger}", payload=event_payload(event)
+        endpoint=endpoint,
+        action=rule,
+        event=f"journey.{event.trigger}",
+        payload=event_payload(event),
+        next_attempt_at=timezone.now(),
     )
     enqueue_delivery(delivery.pk)
     return _audit(
@@ -217,7 +221,7 @@ def enqueue_delivery(delivery_id: int) -> None:
 
         try:
             deliver_webhook.delay(delivery_id)
-        except Exception:  # broker down: the retry sweep picks pending deliveries up
+        except Exception:  # broker down: requeue_due_deliveries (beat) picks it up
             logger.warning("Could not queue webhook delivery %s", delivery_id, exc_info=True)
 
     transaction.on_commit(send)

@@ -11,8 +11,10 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import datetime, timedelta
 
 import requests
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +25,8 @@ TIMESTAMP_HEADER = "X-CXHub-Timestamp"
 EVENT_HEADER = "X-CXHub-Event"
 DELIVERY_HEADER = "X-CXHub-Delivery"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# A delivery whose next attempt is this late was lost (broker outage, worker crash): queue it again.
+REQUEUE_GRACE = timedelta(minutes=2)
 
 
 def sign_body(secret: str, body: bytes) -> str:
@@ -69,6 +73,9 @@ def attempt_delivery(*, delivery_id: int) -> str:
     else:
         status = DeliveryStatus.FAILED
     now = timezone.now()
+    next_attempt_at = None
+    if status == DeliveryStatus.RETRYING:
+        next_attempt_at = now + timedelta(seconds=backoff_seconds(number - 1, base=backoff_base()))
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery,
@@ -85,6 +92,7 @@ def attempt_delivery(*, delivery_id: int) -> str:
             last_response_ms=elapsed_ms,
             last_error=error,
             delivered_at=now if status == DeliveryStatus.SUCCEEDED else None,
+            next_attempt_at=next_attempt_at,
         )
     return status
 
@@ -93,9 +101,40 @@ def _retryable(status_code: int | None) -> bool:
     return status_code is None or status_code >= 500 or status_code in RETRYABLE_STATUSES
 
 
+def backoff_base() -> float:
+    return float(getattr(settings, "JOURNEY_WEBHOOK_BACKOFF_SECONDS", 10.0))
+
+
 def backoff_seconds(retries: int, *, base: float = 10.0, cap: float = 3600.0) -> float:
     """Exponential backoff: base, 2×base, 4×base … capped."""
     return min(base * (2**retries), cap)
+
+
+def retry_countdown(delivery_id: int, *, now: datetime | None = None) -> float:
+    """Seconds until the delivery's next attempt is due (0 when unknown or past)."""
+    due = WebhookDelivery.objects.filter(pk=delivery_id).values_list("next_attempt_at", flat=True).first()
+    if due is None:
+        return 0.0
+    return max((due - (now or timezone.now())).total_seconds(), 0.0)
+
+
+def requeue_due_deliveries(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Queue again the pending or retrying deliveries whose attempt is overdue (lost tasks)."""
+    from .actions import enqueue_delivery
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = WebhookDelivery.objects.filter(
+            status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING),
+            next_attempt_at__lte=now - REQUEUE_GRACE,
+            endpoint__active=True,
+        )
+        ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+        # Push the due time on so the next sweep does not queue them again while they wait.
+        WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now + 2 * REQUEUE_GRACE)
+        for delivery_id in ids:
+            enqueue_delivery(delivery_id)
+    return len(ids)
 
 
 @transaction.atomic
@@ -109,6 +148,7 @@ def replay_delivery(*, delivery: WebhookDelivery, user=None) -> WebhookDelivery:
         event=delivery.event,
         payload=delivery.payload,
         replay_of=delivery,
+        next_attempt_at=timezone.now(),
     )
     instance_id = (delivery.payload.get("instance") or {}).get("id")
     ActionAudit.objects.create(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from journeys.services import load_journey_templates, process_interactions
+from tests.browser.conftest import artifacts_dir, browser  # noqa: F401  (headless Chromium, shared)
 from tests.factories import CustomerFactory, InteractionFactory, channel
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

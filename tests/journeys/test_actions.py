@@ -250,3 +250,41 @@ def test_a_sent_message_marks_the_customer_dirty(templates, customer, event, pro
 
     _ship(event, process, customer)
     assert DirtyCustomer.objects.filter(customer=customer, reason="journey_message").exists()
+
+
+def test_lost_deliveries_are_requeued_by_the_sweep(
+    templates, celery_eager, django_capture_on_commit_callbacks
+):
+    from journeys.services.webhooks import requeue_due_deliveries
+
+    now = timezone.now()
+    with _Receiver([200]) as receiver:
+        endpoint = WebhookEndpoint.objects.create(name="crm", url=receiver.url, secret="k")
+        lost = WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event="journey.stage_entry",
+            payload={"a": 1},
+            next_attempt_at=now - timedelta(minutes=10),
+        )
+        waiting = WebhookDelivery.objects.create(
+            endpoint=endpoint, event="journey.stage_entry", payload={"b": 2}, next_attempt_at=now
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert requeue_due_deliveries(now=now) == 1
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert lost.status == "succeeded" and waiting.status == "pending"
+    assert len(receiver.requests) == 1
+
+
+def test_a_retrying_delivery_knows_when_its_next_attempt_is_due(templates):
+    from journeys.services.webhooks import attempt_delivery, retry_countdown
+
+    endpoint = WebhookEndpoint.objects.create(
+        name="down", url="http://127.0.0.1:9/none", secret="k", timeout_seconds=1
+    )
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event="journey.test", payload={})
+    assert attempt_delivery(delivery_id=delivery.pk) == "retrying"  # connection refused
+    delivery.refresh_from_db()
+    assert delivery.last_status_code is None and "ConnectionError" in delivery.last_error
+    assert 5 <= retry_countdown(delivery.pk) <= 10

@@ -13,7 +13,7 @@ from .conftest import T0
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_processing_of_the_same_interactions_records_each_move_once():
     load_journey_templates()
     customer = CustomerFactory()
