@@ -202,13 +202,14 @@ def compile_consent(condition: dict, ctx: CompileContext) -> Q:
     rows = Consent.objects.filter(customer_id=OuterRef("pk"), channel=channel, purpose=purpose)
     if condition["is"] == "unknown":
         return ~Q(Exists(rows))
+    granted = condition["is"] == "granted"
     newer = Consent.objects.filter(
         customer_id=OuterRef("customer_id"), channel=channel, purpose=purpose
     ).filter(
         Q(captured_at__gt=OuterRef("captured_at"))
         | Q(captured_at=OuterRef("captured_at"), pk__gt=OuterRef("pk"))
     )
-    latest = rows.filter(granted=condition["is"] == "granted").filter(~Exists(newer))
+    latest = rows.filter(granted=granted).filter(~Exists(newer))
     return Q(Exists(latest))
 
 

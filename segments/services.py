@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
@@ -34,6 +34,7 @@ LOCK_NAMESPACE = 0x5E6 << 32
 MEMBERSHIP = SegmentMembership._meta.db_table
 MOVEMENT = SegmentMovement._meta.db_table
 TARGET = "segments_recompute_target"
+PARTIAL = "segments_partial_target"
 
 # --- definitions -----------------------------------------------------------------------------
 
@@ -108,12 +109,72 @@ def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
     sql, params = _target_sql(segment, now=now)
     sid = segment.pk
     cursor.execute(f"DROP TABLE IF EXISTS {TARGET}")
-    cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} (customer_id bigint PRIMARY KEY)")
-    cursor.execute(f"INSERT INTO {TARGET} (customer_id) {sql}", params)
+    # CREATE TABLE AS (unlike INSERT … SELECT) lets PostgreSQL evaluate the rule with parallel workers.
+    cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} AS {sql}", params)
     if connection.vendor == "postgresql":
-        cursor.execute(f"ANALYZE {TARGET}")
+        cursor.execute(f"ANALYZE {TARGET}")  # the anti-joins below need real row counts
+    else:
+        cursor.execute(f"CREATE INDEX {TARGET}_id ON {TARGET} (id)")
     new = (
         f"FROM {TARGET} t WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.id)"
+    )
+    gone = (
+        f"WHERE {MEMBERSHIP}.segment_id = %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {TARGET} t WHERE t.id = {MEMBERSHIP}.customer_id)"
+    )
+    if connection.vendor == "postgresql":
+        # One pass each way: the movements come from the rows the INSERT / DELETE returned.
+        cursor.execute(
+            f"WITH added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
+            f"SELECT %s, t.id, %s {new} RETURNING customer_id) "
+            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+            f"SELECT %s, customer_id, %s, %s FROM added",
+            [sid, now, sid, sid, MovementKind.ENTERED, now],
+        )
+        added = cursor.rowcount
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {MEMBERSHIP} {gone} RETURNING customer_id) "
+            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+            f"SELECT %s, customer_id, %s, %s FROM gone",
+            [sid, sid, MovementKind.EXITED, now],
+        )
+        removed = cursor.rowcount
+    else:
+        cursor.execute(
+            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) SELECT %s, t.id, %s, %s {new}",
+            [sid, MovementKind.ENTERED, now, sid],
+        )
+        cursor.execute(
+            f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.id, %s {new}",
+            [sid, now, sid],
+        )
+        added = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+            f"SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
+            [sid, MovementKind.EXITED, now, sid],
+        )
+        cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", [sid])
+        removed = cursor.rowcount
+    cursor.execute(f"SELECT COUNT(*) FROM {TARGET}")
+    count = cursor.fetchone()[0]
+    cursor.execute(f"DROP TABLE {TARGET}")
+    return added, removed, count
+
+
+def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int]) -> tuple[int, int]:
+    """Re-evaluate only ``customer_ids`` against the segment and apply the difference.
+
+    The rule runs once, into the temporary table ``PARTIAL`` (created by ``refresh_customers``).
+    """
+    sql, params = _target_sql(segment, now=now, customer_ids=customer_ids)
+    sid = segment.pk
+    marks = ", ".join(["%s"] * len(customer_ids))
+    cursor.execute(f"DELETE FROM {PARTIAL}")
+    cursor.execute(f"INSERT INTO {PARTIAL} (customer_id) {sql}", params)
+    new = (
+        f"FROM {PARTIAL} t WHERE NOT EXISTS "
         f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.customer_id)"
     )
     cursor.execute(
@@ -126,45 +187,10 @@ def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
     )
     added = cursor.rowcount
     gone = (
-        f"WHERE {MEMBERSHIP}.segment_id = %s AND NOT EXISTS "
-        f"(SELECT 1 FROM {TARGET} t WHERE t.customer_id = {MEMBERSHIP}.customer_id)"
+        f"WHERE {MEMBERSHIP}.segment_id = %s AND {MEMBERSHIP}.customer_id IN ({marks}) AND NOT EXISTS "
+        f"(SELECT 1 FROM {PARTIAL} t WHERE t.customer_id = {MEMBERSHIP}.customer_id)"
     )
-    cursor.execute(
-        f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
-        f"SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
-        [sid, MovementKind.EXITED, now, sid],
-    )
-    cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", [sid])
-    removed = cursor.rowcount
-    cursor.execute(f"SELECT COUNT(*) FROM {TARGET}")
-    count = cursor.fetchone()[0]
-    cursor.execute(f"DROP TABLE {TARGET}")
-    return added, removed, count
-
-
-def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int]) -> tuple[int, int]:
-    """Re-evaluate only ``customer_ids`` against the segment and apply the difference."""
-    sql, params = _target_sql(segment, now=now, customer_ids=customer_ids)
-    sid = segment.pk
-    marks = ", ".join(["%s"] * len(customer_ids))
-    new = (
-        f"FROM ({sql}) t WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.id)"
-    )
-    cursor.execute(
-        f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) SELECT %s, t.id, %s, %s {new}",
-        [sid, MovementKind.ENTERED, now, *params, sid],
-    )
-    cursor.execute(
-        f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.id, %s {new}",
-        [sid, now, *params, sid],
-    )
-    added = cursor.rowcount
-    gone = (
-        f"WHERE {MEMBERSHIP}.segment_id = %s AND {MEMBERSHIP}.customer_id IN ({marks}) "
-        f"AND {MEMBERSHIP}.customer_id NOT IN ({sql})"
-    )
-    gone_params = [sid, *customer_ids, *params]
+    gone_params = [sid, *customer_ids]
     cursor.execute(
         f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
         f"SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
@@ -294,13 +320,17 @@ def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[i
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
         return {}
-    segments = Segment.objects.filter(kind=SegmentKind.DYNAMIC, refresh=Refresh.REALTIME).select_related(
-        "parent"
+    segments = dependency_order(
+        Segment.objects.filter(kind=SegmentKind.DYNAMIC, refresh=Refresh.REALTIME).select_related("parent")
     )
+    if not segments:
+        return {}
     changes: dict[int, tuple[int, int]] = {}
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        for segment in dependency_order(segments):
+        cursor.execute(f"DROP TABLE IF EXISTS {PARTIAL}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {PARTIAL} (customer_id bigint PRIMARY KEY)")
+        for segment in segments:
             _lock(segment.pk)
             try:
                 with transaction.atomic():
@@ -309,8 +339,10 @@ def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[i
                 logger.warning("Segment %s has an invalid rule; incremental refresh skipped.", segment.pk)
                 continue
             if added or removed:
-                _update_count(segment.pk)
+                # Relative update: counting a large segment per dirty batch would dominate.
+                Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + added - removed)
                 changes[segment.pk] = (added, removed)
+        cursor.execute(f"DROP TABLE {PARTIAL}")
     return changes
 
 
