@@ -24,12 +24,11 @@ Shape of the data (see ``vocab.py`` for the fixed parts):
 import bisect
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from . import vocab
-
-DAY = 86400
-WINDOW_DAYS = 730
+from .draws import DAY, WINDOW_DAYS, Calendar, between, choose, cumulative, pick, weighted
+from .journeys import SURVEY_MOMENTS, Experience, add_interactions, add_responses
 
 
 @dataclass(frozen=True)
@@ -151,86 +150,24 @@ class ChunkRows:
     response_themes: list[tuple] = field(default_factory=list)
 
 
-class _Calendar:
-    """Weighted day picking over the 24-month window (weekly + seasonal + slow growth)."""
-
-    def __init__(self, end_epoch: int):
-        self.start = end_epoch - WINDOW_DAYS * DAY
-        self.end = end_epoch
-        start_date = datetime.fromtimestamp(self.start, UTC).date()
-        cumulative, total = [0.0], 0.0
-        for d in range(WINDOW_DAYS):
-            day = start_date + timedelta(days=d)
-            total += (
-                vocab.WEEKDAY_WEIGHTS[day.weekday()]
-                * vocab.MONTH_WEIGHTS[day.month - 1]
-                * (0.8 + 0.4 * d / WINDOW_DAYS)
-            )
-            cumulative.append(total)
-        self.cumulative = cumulative
-        hours, acc = [], 0
-        for w in vocab.HOUR_WEIGHTS:
-            acc += w
-            hours.append(acc)
-        self.hour_cumulative = hours
-
-    def moment(self, rng: random.Random, lo_day: int, hi_day: int) -> int:
-        """A timestamp on a day in [lo_day, hi_day) drawn by day weight, at a likely hour."""
-        lo, hi = self.cumulative[lo_day], self.cumulative[hi_day]
-        day = bisect.bisect_right(self.cumulative, lo + rng.random() * (hi - lo)) - 1
-        day = min(max(day, lo_day), hi_day - 1)
-        hour = bisect.bisect_right(self.hour_cumulative, rng.random() * self.hour_cumulative[-1])
-        return self.start + day * DAY + min(hour, 23) * 3600 + _between(rng, 0, 3600)
-
-
-def _weighted(pairs: tuple[tuple[str, int], ...]) -> tuple[tuple[str, ...], list[int]]:
-    names, cumulative, acc = [], [], 0
-    for name, weight in pairs:
-        acc += weight
-        names.append(name)
-        cumulative.append(acc)
-    return tuple(names), cumulative
-
-
 class _Context:
     """Per-process caches derived from the plan (cheap to rebuild in each worker)."""
 
     def __init__(self, plan: Plan):
         self.plan = plan
         spec = plan.spec
-        self.calendar = _Calendar(spec.end_epoch())
+        self.calendar = Calendar(spec.end_epoch())
         self.pools = vocab.name_pools(spec.seed)
-        self.persona_cumulative = _cumulative(vocab.PERSONA_WEIGHTS)
-        self.unit_cumulative = _cumulative(vocab.UNIT_WEIGHTS)
-        self.tier_names, self.tier_cumulative = _weighted(vocab.TIERS)
-        self.service = [_weighted(p.service_channels) for p in vocab.PERSONAS]
-        self.orders = [_weighted(p.order_channels) for p in vocab.PERSONAS]
-        self.episode_cumulative = [_cumulative(p.episode_weights) for p in vocab.PERSONAS]
+        self.persona_cumulative = cumulative(vocab.PERSONA_WEIGHTS)
+        self.unit_cumulative = cumulative(vocab.UNIT_WEIGHTS)
+        self.tier_names, self.tier_cumulative = weighted(vocab.TIERS)
+        self.service = [weighted(p.service_channels) for p in vocab.PERSONAS]
+        self.orders = [weighted(p.order_channels) for p in vocab.PERSONAS]
+        self.episode_cumulative = [cumulative(p.episode_weights) for p in vocab.PERSONAS]
         self.channel_ids = plan.reference.channel_ids
         self.unit_ids = plan.reference.unit_ids
         self.agents = plan.reference.agent_ids or (None,)
         self.units = {u[0]: u for u in vocab.BUSINESS_UNITS}
-
-
-def _cumulative(weights) -> list[float]:
-    out, acc = [], 0.0
-    for w in weights:
-        acc += w
-        out.append(acc)
-    return out
-
-
-def _between(rng: random.Random, lo: int, hi: int) -> int:
-    """An int in [lo, hi): ``randrange`` without its (slow, exact) rejection sampling."""
-    return lo + int(rng.random() * (hi - lo))
-
-
-def _choose(rng: random.Random, options):
-    return options[int(rng.random() * len(options))]
-
-
-def _pick(rng: random.Random, cumulative: list[float]) -> int:
-    return bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
 
 
 _CONTEXTS: dict[int, _Context] = {}
@@ -249,9 +186,6 @@ def _phone(country: str, customer_id: int) -> str:
     space = 10**digits
     # A bijection of the id onto the number space: unique per customer, scattered like real numbers.
     return f"{prefix}{(customer_id * 7919 + 104729) % space:0{digits}d}"
-
-
-SURVEY_MOMENTS = frozenset(("order_delivered", "query_resolved", "complaint_resolved", "call", "store_visit"))
 
 
 def generate_chunk(plan: Plan, index: int) -> ChunkRows:
@@ -274,17 +208,17 @@ def generate_chunk(plan: Plan, index: int) -> ChunkRows:
             twin = False
             # ~10% of people are known to two units; ~35% of those are still two profiles.
             if rng.random() < 0.10:
-                other = _choose(rng, [u for u in vocab.UNIT_CODES if u != units[0]])
+                other = choose(rng, [u for u in vocab.UNIT_CODES if u != units[0]])
                 if rng.random() < 0.35 and n + 1 < end:
                     pending_twin = (person, (other,))
                 else:
                     units = (units[0], other)
         count = plan.counts[n]
         has_twin = pending_twin is not None
-        experience = _Experience(base=vocab.PERSONAS[person.persona].base_nps)
+        experience = Experience(base=vocab.PERSONAS[person.persona].base_nps)
         first_index = len(rows.interactions)
         acquired, active_until = _lifetime(ctx, rng, count)
-        _interactions(
+        add_interactions(
             ctx,
             rng,
             rows,
@@ -349,7 +283,7 @@ def generate_chunk(plan: Plan, index: int) -> ChunkRows:
         for row in customer_interactions:
             if row[4] in SURVEY_MOMENTS:
                 survey_moments.append((row, experience))
-    _responses(plan, ctx, rng, rows, index, survey_moments)
+    add_responses(plan, ctx, rng, rows, index, survey_moments)
     return rows
 
 
@@ -365,17 +299,17 @@ class _Person:
 
 
 def _person(ctx: _Context, rng: random.Random) -> tuple[_Person, tuple[str, ...]]:
-    unit = vocab.UNIT_CODES[_pick(rng, ctx.unit_cumulative)]
+    unit = vocab.UNIT_CODES[pick(rng, ctx.unit_cumulative)]
     country = ctx.units[unit][2]
     # One person in five lives in another unit's country.
     if rng.random() < 0.2:
-        country = _choose(rng, ("GB", "FR", "DE"))
+        country = choose(rng, ("GB", "FR", "DE"))
     first_names, last_names = ctx.pools[country]
-    first, last = _choose(rng, first_names), _choose(rng, last_names)
-    style = _between(rng, 0, 4)
+    first, last = choose(rng, first_names), choose(rng, last_names)
+    style = between(rng, 0, 4)
     f, la = vocab.ascii_fold(first) or "client", vocab.ascii_fold(last) or "x"
     local = (f"{f}.{la}", f"{f[0]}{la}", f"{f}{la}", f"{la}.{f}")[style]
-    persona = _pick(rng, ctx.persona_cumulative)
+    persona = pick(rng, ctx.persona_cumulative)
     person = _Person(
         first=first,
         last=last,
@@ -383,7 +317,7 @@ def _person(ctx: _Context, rng: random.Random) -> tuple[_Person, tuple[str, ...]
         language=vocab.LOCALES[country][1],
         persona=persona,
         email=local,  # completed with the customer id (unique) when the row is written
-        city=_choose(rng, vocab.CITIES[country]),
+        city=choose(rng, vocab.CITIES[country]),
     )
     return person, (unit,)
 
@@ -397,24 +331,15 @@ def _lifetime(ctx: _Context, rng: random.Random, count: int) -> tuple[int, int]:
     """(acquired at, active until) as epoch seconds; some customers predate the window, some churn."""
     cal = ctx.calendar
     if count and rng.random() < 0.55:
-        acquired = cal.start - _between(rng, 1, 5 * 365) * DAY + _between(rng, 8 * 3600, 20 * 3600)
+        acquired = cal.start - between(rng, 1, 5 * 365) * DAY + between(rng, 8 * 3600, 20 * 3600)
         lo_day = 0
     else:
-        lo_day = _between(rng, 0, WINDOW_DAYS - 30)
+        lo_day = between(rng, 0, WINDOW_DAYS - 30)
         acquired = cal.moment(rng, lo_day, lo_day + 1)
     hi_day = WINDOW_DAYS
     if rng.random() < 0.18 and lo_day + 60 < WINDOW_DAYS:
-        hi_day = _between(rng, lo_day + 60, WINDOW_DAYS + 1)
+        hi_day = between(rng, lo_day + 60, WINDOW_DAYS + 1)
     return acquired, cal.start + hi_day * DAY if hi_day < WINDOW_DAYS else cal.end
-
-
-@dataclass
-class _Experience:
-    base: float
-    complaints: int = 0
-    escalations: int = 0
-    late: int = 0
-    unresolved: int = 0
 
 
 def _customer_row(ctx, customer_id, person: _Person, units, email, phone, created, last_seen) -> tuple:
@@ -493,7 +418,7 @@ def _consents(rng, rows, customer_id, created, end) -> None:
         moment = captured
         # History: some withdraw (unsubscribe), some of those come back (preference centre).
         if granted and rng.random() < 0.12:
-            moment = min(moment + _between(rng, 7, 400) * DAY, end - DAY)
+            moment = min(moment + between(rng, 7, 400) * DAY, end - DAY)
             add(
                 (
                     customer_id,
@@ -506,357 +431,10 @@ def _consents(rng, rows, customer_id, created, end) -> None:
                 )
             )
             if rng.random() < 0.25:
-                moment = min(moment + _between(rng, 7, 200) * DAY, end - 1)
+                moment = min(moment + between(rng, 7, 200) * DAY, end - 1)
                 add((customer_id, channel, purpose, True, "preference_centre", "Opted back in", moment))
         elif not granted and rng.random() < 0.1:
-            moment = min(moment + _between(rng, 7, 400) * DAY, end - 1)
+            moment = min(moment + between(rng, 7, 400) * DAY, end - 1)
             add((customer_id, channel, purpose, True, "preference_centre", "Opted in later", moment))
     add((customer_id, "email", "surveys", rng.random() < 0.8, source, evidence, captured))
     add((customer_id, "email", "service", True, source, evidence, captured))
-
-
-def _interactions(ctx, rng, rows, customer_id, person, units, count, first_id, acquired, until, exp) -> None:
-    if count == 0:
-        return
-    cal = ctx.calendar
-    end = cal.end
-    lo_day = max(0, (acquired - cal.start) // DAY)
-    hi_day = max(lo_day + 1, min(WINDOW_DAYS, (until - cal.start + DAY - 1) // DAY))
-    persona_index = person.persona
-    episodes = ctx.episode_cumulative[persona_index]
-    events: list[tuple] = []
-    serial = 0
-    while len(events) < count:
-        kind = vocab.EPISODES[_pick(rng, episodes)]
-        at = cal.moment(rng, lo_day, hi_day)
-        serial += 1
-        # Later steps of a journey that would fall after the as-of date have not happened yet.
-        events.extend(
-            e for e in _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) if e[0] < end
-        )
-    del events[count:]
-    events.sort(key=lambda e: e[0])
-    unit_ids = [ctx.unit_ids[u] for u in units]
-    currency = ctx.units[units[0]][3]
-    channel_ids = ctx.channel_ids
-    ext_prefix = f"g{ctx.plan.spec.seed}-"
-    add = rows.interactions.append
-    for offset, (at, channel, direction, type_, agent, subject, outcome, cents, duration, props) in enumerate(
-        events
-    ):
-        interaction_id = first_id + offset
-        source = vocab.SOURCES.get(type_, vocab.DEFAULT_SOURCE)
-        touchpoints = vocab.TOUCHPOINTS.get(type_, ("",))
-        value = (
-            None
-            if cents is None
-            else f"{cents // 100}.{cents % 100:02d}"
-            if cents >= 0
-            else f"-{-cents // 100}.{-cents % 100:02d}"
-        )
-        add(
-            (
-                interaction_id,
-                customer_id,
-                channel_ids[channel],
-                direction,
-                type_,
-                at,
-                at + 1 + (interaction_id % 90),
-                source,
-                f"{ext_prefix}{interaction_id}",
-                unit_ids[interaction_id % len(unit_ids)],
-                touchpoints[interaction_id % len(touchpoints)],
-                agent,
-                subject,
-                _summary(type_, subject, outcome),
-                outcome,
-                value,
-                currency if cents is not None else "",
-                duration,
-                props,
-            )
-        )
-
-
-def _summary(type_: str, subject: str, outcome: str) -> str:
-    label = type_.replace("_", " ")
-    if outcome:
-        return f"{subject or label.capitalize()} ({outcome})"
-    return subject or label.capitalize()
-
-
-def _episode(ctx, rng, kind, at, persona_index, customer_id, serial, exp) -> list[tuple]:
-    """A journey shape -> rows (at, channel, direction, type, agent, subject, outcome, cents, secs, props)."""
-    agents = ctx.agents
-    if kind == "browse":
-        channel = "mobile_app" if persona_index == 0 and rng.random() < 0.4 else "web"
-        return [
-            (
-                at + i * _between(rng, 20, 300),
-                channel,
-                "inbound",
-                "page_view",
-                None,
-                "",
-                "",
-                None,
-                None,
-                {"path": _choose(rng, vocab.PAGES)},
-            )
-            for i in range(1 + int(rng.random() * 4))
-        ]
-    if kind == "app_session":
-        return [(at, "mobile_app", "inbound", "app_session", None, "", "", None, _between(rng, 20, 900), {})]
-    if kind == "marketing":
-        sms = rng.random() < 0.25
-        channel, type_ = ("sms", "sms_sent") if sms else ("email", "email_sent")
-        campaign = f"C{(at // (7 * DAY)) % 1000:03d}"
-        out = [
-            (
-                at,
-                channel,
-                "outbound",
-                type_,
-                None,
-                "Offer of the week" if not sms else "Offer",
-                "",
-                None,
-                None,
-                {"campaign": campaign},
-            )
-        ]
-        if not sms and rng.random() < 0.35:
-            out.append(
-                (
-                    at + _between(rng, 600, 2 * DAY),
-                    "email",
-                    "inbound",
-                    "email_opened",
-                    None,
-                    "",
-                    "",
-                    None,
-                    None,
-                    {"campaign": campaign},
-                )
-            )
-            if rng.random() < 0.3:
-                out.append(
-                    (
-                        out[-1][0] + _between(rng, 5, 600),
-                        "email",
-                        "inbound",
-                        "email_clicked",
-                        None,
-                        "",
-                        "",
-                        None,
-                        None,
-                        {"campaign": campaign},
-                    )
-                )
-        return out
-    if kind in ("order", "store_visit"):
-        out = []
-        if kind == "store_visit":
-            out.append(
-                (at, "store", "inbound", "store_visit", None, "", "", None, _between(rng, 300, 3600), {})
-            )
-            if rng.random() > 0.3:
-                return out
-            channel = "store"
-            at += _between(rng, 120, 1800)
-        else:
-            names, cumulative = ctx.orders[persona_index]
-            channel = names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
-        cents = max(199, int(rng.lognormvariate(8.3, 0.8)))  # median about 40.00
-        order_id = f"O{customer_id}-{serial}"
-        props = {"order_id": order_id, "items": 1 + int(rng.expovariate(0.7))}
-        out.append(
-            (at, channel, "inbound", "order_placed", None, f"Order {order_id}", "", cents, None, props)
-        )
-        if channel != "store":
-            shipped = at + _between(rng, 3600, 2 * DAY)
-            out.append(
-                (
-                    shipped,
-                    "email",
-                    "outbound",
-                    "order_shipped",
-                    None,
-                    f"Order {order_id} shipped",
-                    "",
-                    None,
-                    None,
-                    {"order_id": order_id},
-                )
-            )
-            late = rng.random() < 0.08
-            exp.late += late
-            delivered = shipped + (_between(rng, 6, 12) if late else _between(rng, 1, 4)) * DAY
-            out.append(
-                (
-                    delivered,
-                    "sms",
-                    "outbound",
-                    "order_delivered",
-                    None,
-                    f"Order {order_id} delivered",
-                    "late" if late else "on_time",
-                    None,
-                    None,
-                    {"order_id": order_id, "late": late},
-                )
-            )
-            at = delivered
-        if rng.random() < 0.06:
-            out.append(
-                (
-                    at + _between(rng, 3, 20) * DAY,
-                    "store" if channel == "store" else "web",
-                    "inbound",
-                    "order_returned",
-                    None,
-                    f"Return of {order_id}",
-                    "refunded",
-                    -cents,
-                    None,
-                    {"order_id": order_id},
-                )
-            )
-        return out
-    if kind == "call":
-        topic = _choose(rng, vocab.QUERY_TOPICS)
-        outcome = _choose(rng, ("resolved", "resolved", "resolved", "callback", "escalated"))
-        exp.escalations += outcome == "escalated"
-        return [
-            (
-                at,
-                "phone",
-                "inbound",
-                "call",
-                _choose(rng, agents),
-                f"Call about {topic}",
-                outcome,
-                None,
-                _between(rng, 60, 1800),
-                {"topic": topic},
-            )
-        ]
-    names, cumulative = ctx.service[persona_index]
-    channel = names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
-    agent = _choose(rng, agents)
-    if kind == "query":
-        topic = _choose(rng, vocab.QUERY_TOPICS)
-        outcome = rng.choices(("resolved", "escalated", "pending"), (85, 10, 5))[0]
-        exp.escalations += outcome == "escalated"
-        exp.unresolved += outcome == "pending"
-        subject = f"Question about {topic}"
-        out = [(at, channel, "inbound", "query", None, subject, "", None, None, {"topic": topic})]
-        reply = at + _between(rng, 120, DAY)
-        out.append((reply, channel, "outbound", "reply", agent, subject, "", None, None, {"topic": topic}))
-        if outcome != "pending":
-            out.append(
-                (
-                    reply + _between(rng, 60, 3 * DAY),
-                    channel,
-                    "outbound",
-                    "query_resolved",
-                    agent,
-                    subject,
-                    outcome,
-                    None,
-                    None,
-                    {"topic": topic},
-                )
-            )
-        return out
-    # complaint
-    channel = _choose(rng, (channel, "phone", "letter", "social"))
-    theme = _choose(rng, vocab.COMPLAINT_THEMES)
-    outcome = rng.choices(("resolved", "escalated", "pending"), (70, 20, 10))[0]
-    exp.complaints += 1
-    exp.escalations += outcome == "escalated"
-    exp.unresolved += outcome == "pending"
-    subject = f"Complaint about {theme}"
-    out = [(at, channel, "inbound", "complaint", None, subject, "", None, None, {"theme": theme})]
-    ack = at + _between(rng, 600, DAY)
-    out.append(
-        (ack, "email", "outbound", "complaint_acknowledged", agent, subject, "", None, None, {"theme": theme})
-    )
-    if outcome != "pending":
-        out.append(
-            (
-                ack + _between(rng, 1, 20) * DAY,
-                "phone",
-                "outbound",
-                "complaint_resolved",
-                agent,
-                subject,
-                outcome,
-                None,
-                _between(rng, 120, 1500),
-                {"theme": theme},
-            )
-        )
-    return out
-
-
-def _responses(plan: Plan, ctx: _Context, rng, rows: ChunkRows, index: int, moments: list[tuple]) -> None:
-    quota = plan.chunk_response_quota[index] if plan.chunk_response_quota else 0
-    if not quota or not moments:
-        return
-    surveys = plan.reference.surveys
-    by_trigger = {trigger: (sid, kind) for sid, kind, trigger in surveys}
-    first_id = plan.response_id_base + sum(plan.chunk_response_quota[:index])
-    picks = (
-        rng.sample(moments, quota) if quota <= len(moments) else [_choose(rng, moments) for _ in range(quota)]
-    )
-    picks.sort(key=lambda m: m[0][0])
-    end = ctx.calendar.end
-    analysis = plan.reference.verbatims
-    for offset, (row, exp) in enumerate(picks):
-        survey_id, kind = by_trigger.get(row[4]) or surveys[offset % len(surveys)][:2]
-        base = exp.base - 2.2 * min(exp.complaints, 2) - 1.2 * exp.escalations - 1.0 * exp.late
-        base -= 1.5 * exp.unresolved
-        if row[14] == "escalated":
-            base -= 2.0
-        nps = max(0, min(10, round(rng.gauss(base, 1.8))))
-        score = _scale(kind, nps, rng)
-        band = "promoter" if nps >= 9 else "passive" if nps >= 7 else "detractor"
-        comment = _choose(rng, vocab.VERBATIMS[band]) if rng.random() < 0.6 else ""
-        responded = min(row[5] + _between(rng, 600, 3 * DAY), end - 1)
-        response_id = first_id + offset
-        sentiment, label, themes = analysis.get(comment, (None, "", ()))
-        for theme_id in themes:
-            rows.response_themes.append((response_id, theme_id))
-        rows.responses.append(
-            (
-                response_id,
-                survey_id,
-                kind,
-                row[1],
-                score,
-                comment,
-                responded,
-                responded + 5,
-                f"g{plan.spec.seed}-r{response_id}",
-                "import",
-                row[2],
-                row[10],
-                row[9],
-                row[0],
-                sentiment,
-                label,
-            )
-        )
-
-
-def _scale(kind: str, nps: int, rng: random.Random) -> int:
-    """Map the latent 0-10 experience onto the survey's own scale."""
-    if kind == "ces":  # 1 (easy) .. 7 (hard): effort rises as experience falls
-        return max(1, min(7, 7 - round(nps * 0.6) + _choose(rng, (-1, 0, 0, 1))))
-    if kind == "csat":
-        return max(1, min(5, round(nps / 2.2) + _choose(rng, (0, 0, 1))))
-    return nps
