@@ -19,7 +19,7 @@ from . import selectors
 from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind, MergeEvent
 from .selectors import consent_state, survivor_id
 
-TIMELINE_PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 25
 SEARCH_LIMIT = 25
 RECENT_LIMIT = 10
 CANDIDATES = 1000  # matches read per source before ordering; more means "type more"

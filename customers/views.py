@@ -115,6 +115,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
             "log_form": log_form if can_log else None,
             "panels": rendered_panels,
             "figures": figures,
+            "channels": channels,
             "channel_names": {c.code: c.name for c in channels},
         },
         status=status,

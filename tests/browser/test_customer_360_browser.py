@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from customers.models import IdentityKind
+from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
 from interactions.models import Direction, Interaction
 from tests.factories import BusinessUnitFactory, CustomerFactory, IdentityFactory, channel
@@ -93,14 +94,15 @@ def test_agent_walks_search_360_filters_paging_and_merge_redirect(
     results[0].click()
     _wait(driver, lambda d: d.current_url.endswith(f"/customers/{ann.pk}/"))
     assert driver.find_element(By.TAG_NAME, "h1").text == "Annika Lindqvist"
-    assert len(_timeline_items(driver)) == 50
+    assert len(_timeline_items(driver)) == PAGE
     driver.save_screenshot(str(artifacts_dir / "customer-360.png"))
 
     # "Load more" fetches the next page in place through htmx (no navigation).
     _wait(driver, lambda d: d.execute_script("return typeof window.htmx === 'object'"))
     url_before = driver.current_url
-    driver.find_element(By.CSS_SELECTOR, "#timeline-more a").click()
-    _wait(driver, lambda d: len(_timeline_items(d)) == 70)
+    for shown in (2 * PAGE, 70):
+        driver.find_element(By.CSS_SELECTOR, "#timeline-more a").click()
+        _wait(driver, lambda d, shown=shown: len(_timeline_items(d)) == shown)
     assert driver.current_url == url_before
     assert not driver.find_elements(By.ID, "timeline-more")
 
