@@ -198,6 +198,11 @@ class SurveyResponse(models.Model):
             models.Index(fields=["kind", "responded_at"], name="response_kind_time_idx"),
             models.Index(fields=["survey", "responded_at"], name="response_survey_time_idx"),
             models.Index(fields=["customer", "kind", "-responded_at"], name="response_customer_idx"),
+            # Covers metrics by segment (responses joined to memberships on customer).
+            models.Index(
+                fields=["kind", "customer", "score", "responded_at", "survey"],
+                name="response_kind_customer_idx",
+            ),
         ]
 
     def __str__(self) -> str:
