@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+from django.urls import NoReverseMatch, reverse
+
 from customers.models import Identity
 
 from . import baseline
@@ -21,6 +23,8 @@ from .harness import Run
 NAME = "ingest_interactions (1,000-item batches)"
 BATCH = 1000
 SOURCE = "bench_ingest"
+HTTP_SOURCE = "bench_http"
+WARMUP_ITEMS = 50
 
 
 def _service():
@@ -34,7 +38,7 @@ def _service():
     return func, ""
 
 
-def make_items(count: int, *, seed: int) -> list[dict]:
+def make_items(count: int, *, seed: int, source: str = SOURCE) -> list[dict]:
     rng = random.Random(f"{seed}:ingest")
     identities = list(
         Identity.objects.filter(kind__in=("email", "phone", "external_id")).values_list(
@@ -56,7 +60,7 @@ def make_items(count: int, *, seed: int) -> list[dict]:
     for n in range(count):
         type_, channel, direction = rng.choices(kinds, (25, 35, 20, 10, 6, 4))[0]
         item = {
-            "source": SOURCE,
+            "source": source,
             "external_id": f"ingest-{seed}-{n}",
             "channel": channel,
             "direction": direction,
@@ -87,34 +91,84 @@ def make_items(count: int, *, seed: int) -> list[dict]:
 def run(bench: Run) -> None:
     ingest, reason = _service()
     if ingest is None:
-        bench.skip(NAME, reason, "items/s")
-        return
-    items = make_items(bench.scale.ingest_items, seed=bench.seed)
+        bench.skip(NAME, reason, "rows/s")
+    else:
+        items = make_items(bench.scale.ingest_items, seed=bench.seed)
+        warmup = make_items(WARMUP_ITEMS, seed=bench.seed + 1000, source=f"{SOURCE}_warmup")
+        with mock.patch("customers.pipeline._schedule_processing"):
+            ingest(items=warmup, client=None)  # first-use costs (imports, caches) are not ingest
+            seconds, created, errors = _ingest_batches(items, lambda batch: ingest(items=batch, client=None))
+        _compare_with_copy(bench, NAME, SOURCE, seconds, created, errors, "in-process service call")
+    _http(bench)
+
+
+def _ingest_batches(items: list[dict], send) -> tuple[float, int, int]:
+    """(seconds, created, errors) for ``items`` sent in 1,000-item batches through ``send``."""
     seconds, created, errors = 0.0, 0, 0
-    with mock.patch("customers.pipeline._schedule_processing"):
-        for start in range(0, len(items), BATCH):
-            batch = items[start : start + BATCH]
-            started = time.perf_counter()
-            result = ingest(items=batch, client=None)
-            seconds += time.perf_counter() - started
-            created += result.created
-            errors += result.errors
-    if errors:
-        bench.log(f"  {errors} items were rejected by ingest")
+    for start in range(0, len(items), BATCH):
+        batch = items[start : start + BATCH]
+        started = time.perf_counter()
+        result = send(batch)
+        seconds += time.perf_counter() - started
+        created += result["created"] if isinstance(result, dict) else result.created
+        errors += result["errors"] if isinstance(result, dict) else result.errors
+    return seconds, created, errors
+
+
+def _compare_with_copy(bench: Run, name: str, source: str, seconds, created, errors, how: str) -> None:
+    """The same rows COPYed into a scratch table of the same shape and indexes, 1,000 per COPY."""
+    if not created:
+        bench.skip(name, f"nothing was created ({errors} errors)", "rows/s")
+        return
     with baseline.raw_cursor() as cursor:
         data = baseline.export_copy(
-            cursor, f"SELECT * FROM interactions_interaction WHERE source = '{SOURCE}' ORDER BY id"
+            cursor, f"SELECT * FROM interactions_interaction WHERE source = '{source}' ORDER BY id"
         )
-        scratch = baseline.scratch_table_like(cursor, "interactions_interaction", "ingest_copy")
+        scratch = baseline.scratch_table_like(cursor, "interactions_interaction", f"{source}_copy")
         copy_seconds = 0.0
         for block in baseline.split_lines(data, BATCH):
             copy_seconds += baseline.copy_in(cursor, scratch, block)
         cursor.execute(f"DROP TABLE {scratch}")
     bench.add(
-        NAME,
+        name,
         created / seconds,
         created / copy_seconds,
         "rows/s",
         better="higher",
-        note=f"{created:,} created, {errors} errors; ~20% new identities; in-process service call",
+        note=f"{created:,} created, {errors} errors; ~20% new identities; {how}",
     )
+
+
+def _http(bench: Run) -> None:
+    """The same shape of items through POST /api/v1/interactions/batch/ (Django test client, Bearer token)."""
+    name = "POST /api/v1/interactions/batch/ (1,000 items)"
+    try:
+        url = reverse("interaction-batch")
+    except NoReverseMatch:
+        try:
+            url = reverse("interactions:interaction-batch")
+        except NoReverseMatch:
+            bench.skip(name, "the batch endpoint does not exist yet", "rows/s")
+            return
+    from rest_framework.test import APIClient
+
+    from cxhub.services import create_api_client
+
+    issued = create_api_client(name="bench-ingest-http", scopes=["ingest:write"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+    items = make_items(bench.scale.ingest_items, seed=bench.seed + 1, source=HTTP_SOURCE)
+
+    def send(batch):
+        response = client.post(url, {"items": batch}, format="json")
+        if response.status_code != 200:
+            raise RuntimeError(f"batch answered {response.status_code}: {response.content[:200]!r}")
+        return response.json()
+
+    try:
+        send(make_items(WARMUP_ITEMS, seed=bench.seed + 1001, source=f"{HTTP_SOURCE}_warmup"))
+        seconds, created, errors = _ingest_batches(items, send)
+    except RuntimeError as exc:
+        bench.skip(name, f"error: {exc}", "rows/s")
+        return
+    _compare_with_copy(bench, name, HTTP_SOURCE, seconds, created, errors, "JSON over the test client")
