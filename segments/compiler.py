@@ -51,18 +51,25 @@ def compile_node(rule: dict, ctx: CompileContext) -> Q:
     raise InvalidRule(f"Unknown condition; expected one of: {known}.", field=ctx.path)
 
 
-def compile_rule(rules: dict, *, now=None, segment=None) -> Q:
+def compile_rule(rules: dict, *, now=None, segment=None, customer_ids: list[int] | None = None) -> Q:
     """The ``Q`` for a whole rule (without the parent or merged-profile filters)."""
-    ctx = CompileContext(now=now or timezone.now(), segment=segment)
+    ctx = CompileContext(now=now or timezone.now(), segment=segment, customer_ids=customer_ids)
     return compile_node(rules, ctx)
 
 
-def segment_queryset(rules: dict, *, parent=None, now=None, segment=None) -> QuerySet:
-    """Live (unmerged) customers matching ``rules`` and, for a micro-segment, in ``parent``."""
+def segment_queryset(
+    rules: dict, *, parent=None, now=None, segment=None, customer_ids: list[int] | None = None
+) -> QuerySet:
+    """Live (unmerged) customers matching ``rules`` and, for a micro-segment, in ``parent``.
+
+    With ``customer_ids`` only those customers are evaluated (incremental refresh).
+    """
     from .models import SegmentMembership
 
-    q = compile_rule(rules, now=now, segment=segment) if rules else Q()
+    q = compile_rule(rules, now=now, segment=segment, customer_ids=customer_ids) if rules else Q()
     qs = Customer.objects.filter(merged_into__isnull=True).filter(q)
+    if customer_ids is not None:
+        qs = qs.filter(pk__in=customer_ids)
     if parent is not None:
         qs = qs.filter(pk__in=SegmentMembership.objects.filter(segment=parent).values("customer_id"))
     return qs

@@ -310,6 +310,8 @@ def _sum_condition(events, op: str, value: float) -> Q:
 
 def compile_events(condition: dict, ctx: CompileContext) -> Q:
     events = Interaction.objects.filter(event_filter(condition["events"], ctx.at("events")))
+    if ctx.customer_ids is not None:  # incremental refresh: aggregate only the customers re-evaluated
+        events = events.filter(customer_id__in=ctx.customer_ids)
     parts: list[Q] = []
     if "count" in condition:
         parts.append(_count_condition(events, condition["count"]["op"], condition["count"]["value"]))

@@ -99,17 +99,23 @@ class CompileContext:
 
     ``now`` is fixed once per compilation so every relative window agrees; ``path``
     is the JSON path of the node being compiled (``rules.all[0]``), for error messages;
-    ``segment`` is the segment being computed (None for a preview).
+    ``segment`` is the segment being computed (None for a preview); ``customer_ids`` is set
+    when only those customers are being re-evaluated.
     """
 
     now: datetime
     path: str = "rules"
     segment: Any = None
     cache: dict = field(default_factory=dict)
+    # Set for an incremental refresh: the final query is restricted to these customers, so a
+    # condition that aggregates a whole table (GROUP BY … HAVING) should restrict its subquery too.
+    customer_ids: list[int] | None = None
 
     def at(self, suffix: str) -> CompileContext:
         path = f"{self.path}{suffix}" if suffix.startswith("[") else f"{self.path}.{suffix}"
-        return CompileContext(now=self.now, path=path, segment=self.segment, cache=self.cache)
+        return CompileContext(
+            now=self.now, path=path, segment=self.segment, cache=self.cache, customer_ids=self.customer_ids
+        )
 
     def compile(self, rule: dict) -> Q:
         """Compile a nested rule at this context's path (for conditions that embed rules)."""

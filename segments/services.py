@@ -98,9 +98,7 @@ def _lock(segment_id: int) -> None:
 
 def _target_sql(segment: Segment, *, now, customer_ids: list[int] | None = None) -> tuple[str, tuple]:
     parent = segment.parent if segment.parent_id else None
-    qs = segment_queryset(segment.rules, parent=parent, now=now, segment=segment)
-    if customer_ids is not None:
-        qs = qs.filter(pk__in=customer_ids)
+    qs = segment_queryset(segment.rules, parent=parent, now=now, segment=segment, customer_ids=customer_ids)
     return qs.order_by().values("id").query.sql_with_params()
 
 
