@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import BusinessUnit
-from cxhub.errors import DomainError
+from cxhub.errors import Conflict, DomainError
 from interactions.models import Channel, Interaction
 
 from .. import verbatims
@@ -137,7 +137,7 @@ def record_response(
     except IntegrityError:
         existing = SurveyResponse.objects.filter(survey=survey, external_id=external_id).first()
         if existing is None or not external_id:
-            raise DomainError("This invitation has already been answered.", code="conflict") from None
+            raise Conflict("This invitation has already been answered.") from None
         return Recorded(existing, False)
     return Recorded(response, True)
 
