@@ -13,7 +13,8 @@ def test_admin_pages_render(admin_web_client):
     survey = make_survey()
     customer = CustomerFactory()
     grant(customer)
-    response = record_response(survey=survey, score=1, customer_id=customer.pk, comment="Late delivery").response
+    recorded = record_response(survey=survey, score=1, customer_id=customer.pk, comment="Late delivery")
+    response = recorded.response
     invitations.invite_customer(survey=survey, customer=customer)
     objects = {
         "survey": survey.pk,
