@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from django.utils import timezone
 from .identities import InvalidIdentity, normalize_identity
 from .models import BusinessUnit, Customer, IdentityKind, ImportRun, LifecycleStage
 from .services import resolve_customers
+
+logger = logging.getLogger("cxhub.customers")
 
 BATCH_SIZE = 1000
 KEPT_ERRORS = 500
@@ -159,6 +162,7 @@ def import_customers(
     actor=None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    recompute: bool = True,
 ) -> ImportResult:
     """Import a CSV stream; returns counts and every rejected value (the row error report)."""
     if not source:
@@ -190,6 +194,8 @@ def import_customers(
         if progress:
             progress(result.rows)
     result.seconds = time.monotonic() - started
+    if recompute:
+        schedule_recompute()
     run.rows, run.created, run.matched, run.merged = (
         result.rows,
         result.created,
@@ -224,39 +230,35 @@ def _batches(rows: Iterable, size: int) -> Iterator[list]:
 def _import_batch(rows: list[_ParsedRow], *, source: str, unit, result: ImportResult, actor) -> None:
     if not rows:
         return
-    resolutions = resolve_customers(identity_sets=[r.identities for r in rows], source=source, actor=actor)
-    touched: dict[int, Customer] = {}
-    update_fields: set[str] = set()
-    for row, resolution in zip(rows, resolutions, strict=True):
-        customer = resolution.customer
+    resolutions = resolve_customers(
+        identity_sets=[r.identities for r in rows],
+        traits=[{**r.attributes, **r.fields} for r in rows],
+        source=source,
+        actor=actor,
+        schedule_dirty=False,
+    )
+    for resolution in resolutions:
         if resolution.created:
             result.created += 1
         else:
             result.matched += 1
         result.merged += len(resolution.merged_ids)
-        changed = False
-        for name, value in row.fields.items():
-            if getattr(customer, name) != value:
-                setattr(customer, name, value)
-                update_fields.add(name)
-                changed = True
-        if row.attributes and any(customer.attributes.get(k) != v for k, v in row.attributes.items()):
-            customer.attributes = {**customer.attributes, **row.attributes}
-            update_fields.add("attributes")
-            changed = True
-        if changed:
-            touched[customer.pk] = customer
-    if touched:
-        now = timezone.now()
-        for customer in touched.values():
-            customer.updated_at = now
-        Customer.objects.bulk_update(list(touched.values()), [*sorted(update_fields), "updated_at"])
     if unit is not None:
         through = Customer.business_units.through
         through.objects.bulk_create(
             [through(customer_id=r.customer.pk, businessunit_id=unit.pk) for r in resolutions],
             ignore_conflicts=True,
         )
+
+
+def schedule_recompute() -> None:
+    """Ask a worker to process the customers the import marked dirty (eager: runs now)."""
+    from .tasks import process_dirty_customers
+
+    try:
+        process_dirty_customers.delay()
+    except Exception:  # broker down: the periodic sweep picks the rows up
+        logger.warning("Could not schedule dirty-customer processing after an import.", exc_info=True)
 
 
 def write_error_report(errors: list[RowError], stream) -> None:

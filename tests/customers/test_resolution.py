@@ -245,3 +245,17 @@ def test_merge_with_self_and_merged_profiles_is_refused():
     merge_customers(survivor=a, merged=b)
     with pytest.raises(AlreadyMerged):
         merge_customers(survivor=a, merged=b)
+
+
+def test_batch_traits_apply_in_order_to_new_and_existing_profiles():
+    existing = IdentityFactory(kind="email", value="old@example.org").customer
+    results = resolve_customers(
+        identity_sets=[[email("old@example.org")], [email("new@example.org")], [email("new@example.org")]],
+        traits=[{"last_name": "Old", "tier": "gold"}, {"first_name": "First"}, {"first_name": "Second"}],
+    )
+    existing.refresh_from_db()
+    assert existing.last_name == "Old" and existing.attributes["tier"] == "gold"
+    new = Customer.objects.get(pk=results[1].customer.pk)
+    assert new.first_name == "Second"
+    with pytest.raises(ValueError):
+        resolve_customers(identity_sets=[[email("x@example.org")]], traits=[])

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from customers.importing import ImportFileError, count_rows, import_customers, write_error_report
+from customers.importing import (
+    ImportFileError,
+    count_rows,
+    import_customers,
+    schedule_recompute,
+    write_error_report,
+)
 
 EXIT_ROWS_REJECTED = 2
 
@@ -74,6 +80,7 @@ class Command(BaseCommand):
                     overrides=overrides,
                     progress=progress,
                     batch_size=options["batch_size"],
+                    recompute=False,
                 )
         except ImportFileError as exc:
             raise CommandError(str(exc)) from exc
@@ -85,6 +92,12 @@ class Command(BaseCommand):
             f"{result.rows:,} rows in {result.seconds:.1f}s ({result.rate:,.0f} rows/s): "
             f"{result.created:,} created, {result.matched:,} matched, {result.merged:,} merged, "
             f"{result.rejected_rows:,} rows rejected, {result.rejected_values:,} values rejected."
+        )
+        recompute_started = time.monotonic()
+        schedule_recompute()
+        self.stdout.write(
+            f"Segments, journeys and scores for the imported customers: recompute scheduled "
+            f"({time.monotonic() - recompute_started:.1f}s; runs in-process when no broker is configured)."
         )
         if result.errors:
             report = Path(options["errors"] or f"{path}.errors.csv")
