@@ -9,16 +9,3 @@ def ingest_path(request, monkeypatch):
     if request.param == "orm":
         monkeypatch.setattr(services, "set_based", lambda: False)
     return request.param
-
-
-@pytest.fixture
-def seeded_channels(transactional_db):
-    """Transactional tests flush every table: put the migration-seeded channels back, before and after."""
-    import importlib
-
-    from django.apps import apps
-
-    seed = importlib.import_module("interactions.migrations.0002_seed_channels").seed_channels
-    seed(apps, None)
-    yield
-    seed(apps, None)

@@ -10,7 +10,7 @@ from interactions.models import Interaction
 from interactions.services import ingest_interactions
 from tests.factories import CustomerFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("seeded_channels")]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 

@@ -8,9 +8,13 @@ from customers.models import Identity
 from cxhub.services import create_api_client
 from interactions.models import Interaction
 
+# Serialized rollback restores the migration-seeded rows (channels, role groups) for this
+# test and flushes without re-running post_migrate, so later tests start clean too.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
 
 @pytest.fixture
-def sdk(live_server, seeded_channels, monkeypatch):
+def sdk(live_server, monkeypatch):
     # Server threads must close their connections after each request, or teardown cannot drop the DB.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     issued = create_api_client(name="sdk-app", scopes=["ingest:write"], tracking_namespace="app")
