@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -20,7 +20,8 @@ from . import scores
 from .models import ResponseRollup, SegmentRollup, Survey, SurveyResponse
 
 KINDS = ("nps", "ces", "csat")
-GROUPINGS = ("segment", "channel", "touchpoint", "business_unit", "survey", "day", "week", "month")
+GROUPINGS = ("segment", "channel", "touchpoint", "business_unit", "survey", "journey", "day", "week", "month")
+LIVE_ONLY_GROUPINGS = ("journey",)
 SOURCES = ("live", "rollup")
 
 
@@ -66,6 +67,8 @@ def summary(
         raise DomainError(f"group_by must be one of {', '.join(GROUPINGS)}.", field="group_by")
     if source not in SOURCES:
         raise DomainError("source must be live or rollup.", field="source")
+    if source == "rollup" and group_by in LIVE_ONLY_GROUPINGS:
+        raise DomainError(f"group_by={group_by} is computed live only.", field="group_by")
     if source == "rollup":
         overall, groups = _from_rollups(kind, survey_ids, group_by, since, until)
     else:
@@ -154,7 +157,14 @@ def _live(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]:
         _, groups = _fold(rows, group_by)
         overall = dict(responses.values_list("score").annotate(n=Count("id")).order_by())
         return overall, groups
-    if group_by in LIVE_DIMENSIONS:
+    if group_by == "journey":
+        rows = (
+            responses.annotate(journey=_journey_of_prompt())
+            .values_list("journey", "score")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+    elif group_by in LIVE_DIMENSIONS:
         key = LIVE_DIMENSIONS[group_by]
         rows = responses.values_list(key, "score").annotate(n=Count("id")).order_by()
     else:
@@ -165,6 +175,19 @@ def _live(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]:
             .order_by()
         )
     return _fold(rows, group_by)
+
+
+def _journey_of_prompt():
+    """The slug of the journey the response's prompting interaction moved (None when none did)."""
+    try:
+        from journeys.models import JourneyTransition
+    except ImportError as exc:
+        raise DomainError("Grouping by journey needs the journeys app.", field="group_by") from exc
+    return Subquery(
+        JourneyTransition.objects.filter(interaction_id=OuterRef("prompted_by_id"))
+        .order_by("at", "id")
+        .values("instance__journey__slug")[:1]
+    )
 
 
 def _live_segment_rows(kind, survey_ids, since, until) -> list[tuple[str, int, int]]:

@@ -143,3 +143,37 @@ def test_summary_is_one_grouped_query_whatever_the_data(django_assert_num_querie
         selectors.summary(kind="nps", group_by="channel")
     with django_assert_num_queries(1):
         selectors.summary(kind="nps", group_by="month", since=OCT)
+
+
+def test_journey_grouping_follows_the_prompting_interaction(api_client_with):
+    from django.utils import timezone
+
+    from journeys.models import Journey, JourneyInstance, JourneyTransition, Stage
+    from tests.factories import InteractionFactory
+
+    survey = make_survey("nps")
+    now = timezone.now()
+    journey = Journey.objects.create(slug="complaint-to-resolution", name="Complaint to resolution")
+    stage = Stage.objects.create(
+        journey=journey, position=1, slug="resolved", name="Resolved", interaction_type="x"
+    )
+    customer = CustomerFactory()
+    prompt = InteractionFactory(customer=customer, type="x")
+    instance = JourneyInstance.objects.create(
+        journey=journey,
+        customer=customer,
+        current_stage=stage,
+        started_at=now,
+        last_event_at=now,
+        stage_entered_at=now,
+    )
+    JourneyTransition.objects.create(instance=instance, to_stage=stage, interaction=prompt, at=now)
+    add_response(survey, 10, customer=customer, prompted_by=prompt)
+    add_response(survey, 0)
+    api = api_client_with("metrics:read")
+    body = api.get("/api/v1/metrics/nps/?group_by=journey").json()
+    assert [(g["group"], g["nps"]) for g in body["groups"]] == [
+        ("complaint-to-resolution", 100.0),
+        (None, -100.0),
+    ]
+    assert api.get("/api/v1/metrics/nps/?group_by=journey&source=rollup").status_code == 400

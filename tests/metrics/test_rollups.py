@@ -13,7 +13,17 @@ from tests.metrics.helpers import add_response, make_survey
 
 pytestmark = pytest.mark.django_db
 
-GROUPINGS = (None, "channel", "touchpoint", "business_unit", "survey", "day", "week", "month", "segment")
+GROUPINGS = (
+    None,
+    "channel",
+    "touchpoint",
+    "business_unit",
+    "survey",
+    "day",
+    "week",
+    "month",
+    "segment",
+)  # all but journey
 
 
 @pytest.fixture
