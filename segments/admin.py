@@ -96,11 +96,15 @@ class SegmentAdmin(admin.ModelAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user
         services.save_segment(segment=obj)
-        if not change and obj.is_dynamic and obj.refresh != "manual":
-            services.request_recompute(segment=obj, trigger="created")
+        rules_changed = not change or {"rules", "parent", "kind"} & set(form.changed_data)
+        if rules_changed and obj.is_dynamic and obj.refresh != "manual":
+            services.request_recompute(segment=obj, trigger="created" if not change else "updated")
 
     def delete_model(self, request, obj):
-        services.delete_segment(segment=obj)
+        try:
+            services.delete_segment(segment=obj)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
 
     @admin.display(description="Recent runs")
     def recent_runs(self, obj):

@@ -15,19 +15,35 @@ def connect() -> None:
     _register_merge_relation()
 
 
+def _panel_context(request, customer) -> dict:
+    """The customer's segments (one query) and, for list editors, the static lists (one more)."""
+    from cxhub.roles import ADMIN, MARKETER, has_role
+
+    from .models import Segment, SegmentKind
+    from .selectors import customer_segments
+
+    memberships = customer_segments(customer_id=customer.pk)
+    can_edit = has_role(request.user, MARKETER, ADMIN)
+    static_lists = []
+    if can_edit:
+        joined = {m.segment_id for m in memberships}
+        static_lists = [
+            s
+            for s in Segment.objects.filter(kind=SegmentKind.STATIC).only("pk", "name")
+            if s.pk not in joined
+        ]
+    return {"segment_memberships": memberships, "can_edit_lists": can_edit, "static_lists": static_lists}
+
+
 def _register_panel() -> None:
     from customers.panels import Panel, register_panel
-
-    from .selectors import customer_segments
 
     register_panel(
         Panel(
             name="segments",
             title="Segments",
             template="segments/panels/customer_segments.html",
-            context=lambda request, customer: {
-                "segment_memberships": customer_segments(customer_id=customer.pk)
-            },
+            context=_panel_context,
             placement="customer",
             order=40,
         )

@@ -82,9 +82,14 @@ class SegmentViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         segment = serializer.instance
+        before = (segment.rules, segment.parent_id, segment.kind)
         for name, value in serializer.validated_data.items():
             setattr(segment, name, value)
-        serializer.instance = services.save_segment(segment=segment)
+        with transaction.atomic():
+            serializer.instance = services.save_segment(segment=segment)
+            changed = before != (segment.rules, segment.parent_id, segment.kind)
+            if changed and segment.is_dynamic and segment.refresh != "manual":
+                services.request_recompute(segment=segment, trigger="updated")
 
     def perform_destroy(self, instance):
         services.delete_segment(segment=instance)

@@ -55,3 +55,38 @@ def test_merge_moves_static_memberships_to_the_survivor_without_duplicates():
 
     assert set(both.memberships.values_list("customer_id", flat=True)) == {survivor.pk}
     assert set(only_merged.memberships.values_list("customer_id", flat=True)) == {survivor.pk}
+
+
+@pytest.mark.django_db
+def test_marketer_adds_and_removes_a_customer_from_a_static_list_on_the_360_page(marketer_client):
+    ann = CustomerFactory()
+    pilot = Segment.objects.create(
+        slug="pilot", name="Pilot", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL
+    )
+    page = marketer_client.get(f"/customers/{ann.pk}/").content.decode()
+    assert "Add to list" in page and "Pilot" in page
+
+    response = marketer_client.post(f"/segments/lists/add/{ann.pk}/", {"segment": pilot.pk})
+    assert response.status_code == 302 and response["Location"] == f"/customers/{ann.pk}/"
+    assert pilot.memberships.filter(customer=ann).exists()
+
+    response = marketer_client.post(
+        f"/segments/{pilot.pk}/remove/{ann.pk}/", {"next": f"/customers/{ann.pk}/"}
+    )
+    assert response.status_code == 302
+    assert not pilot.memberships.exists()
+
+
+@pytest.mark.django_db
+def test_agent_sees_segment_pages_but_cannot_edit_lists(agent_client):
+    ann = CustomerFactory()
+    pilot = Segment.objects.create(
+        slug="pilot", name="Pilot", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL
+    )
+    services.add_members(segment=pilot, customer_ids=[ann.pk])
+    assert "Add to list" not in agent_client.get(f"/customers/{ann.pk}/").content.decode()
+    assert "Pilot" in agent_client.get("/segments/").content.decode()
+    detail = agent_client.get(f"/segments/{pilot.pk}/").content.decode()
+    assert str(ann) in detail and "Edit in the builder" not in detail
+    assert agent_client.post(f"/segments/{pilot.pk}/remove/{ann.pk}/").status_code == 403
+    assert pilot.memberships.count() == 1
