@@ -49,6 +49,7 @@ def home_cases_context(request, customer=None) -> dict:
 
 def register() -> None:
     from customers.panels import Panel, register_panel
+    from cxhub.roles import ADMIN, AGENT
 
     register_panel(
         Panel(
@@ -68,5 +69,6 @@ def register() -> None:
             context=home_cases_context,
             placement="home",
             order=30,
+            roles=(AGENT, ADMIN),  # the people who work follow-up cases
         )
     )

@@ -95,3 +95,11 @@ def test_panels_are_registered():
 
     assert "voice" in [p.name for p in panels_for("customer")]
     assert "follow_up_cases" in [p.name for p in panels_for("home")]
+
+
+def test_home_panel_is_for_the_roles_that_work_cases():
+    from customers.panels import panels_for
+    from cxhub.roles import AGENT, MARKETER
+
+    assert "follow_up_cases" in [p.name for p in panels_for("home", {AGENT})]
+    assert "follow_up_cases" not in [p.name for p in panels_for("home", {MARKETER})]
