@@ -306,3 +306,13 @@ def test_purge_task_deletes_only_expired_idempotency_keys(ingest):
     IdempotencyKey.objects.filter(key="old").update(created_at=datetime.now(UTC) - timedelta(hours=25))
     assert purge_idempotency_keys() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_throttled_client_gets_429_in_the_common_error_format(ingest):
+    ingest.api_client.throttle_rate = "1/min"
+    ingest.api_client.save(update_fields=["throttle_rate"])
+    ann = CustomerFactory()
+    assert ingest.post(BATCH, {"items": [item(ann, 1)]}, format="json").status_code == 200
+    response = ingest.post(BATCH, {"items": [item(ann, 2)]}, format="json")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
