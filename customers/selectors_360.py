@@ -6,11 +6,12 @@ history: the timeline is read one keyset page at a time and nothing counts it.
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
 from django.db.models import Max, OuterRef, Prefetch, Q, Subquery
+from django.utils import timezone
 
 from interactions.models import Interaction
 from interactions.selectors import customer_timeline
@@ -22,6 +23,7 @@ from .selectors import consent_state, survivor_id
 TIMELINE_PAGE_SIZE = 25
 SEARCH_LIMIT = 25
 RECENT_LIMIT = 10
+RECENT_WINDOW = timedelta(days=90)  # "recently viewed" reads only this much of the audit log
 CANDIDATES = 1000  # matches read per source before ordering; more means "type more"
 MIN_QUERY_LENGTH = 3  # trigram indexes need three characters to help
 _PHONE_CHARS = re.compile(r"^[\d\s()+\-./]+$")
@@ -247,7 +249,7 @@ def search_customers(*, query: str, limit: int = SEARCH_LIMIT) -> tuple[list[Cus
 def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, datetime]]:
     """The customers this user opened most recently (latest view first), each once."""
     latest = list(
-        CustomerView.objects.filter(user=user)
+        CustomerView.objects.filter(user=user, viewed_at__gte=timezone.now() - RECENT_WINDOW)
         .values("customer_id")
         .annotate(last_viewed=Max("viewed_at"))
         .order_by("-last_viewed")[:limit]

@@ -1,5 +1,7 @@
 """Agent pages: customer search, the Customer 360 page, its timeline fragment, logging an interaction."""
 
+import logging
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,6 +26,8 @@ from .selectors_360 import (
     timeline_page,
 )
 
+logger = logging.getLogger(__name__)
+PANEL_FAILED = '<p class="error">This panel could not be loaded.</p>'
 FIGURES = (
     ("lifetime_value", "Lifetime value"),
     ("profitability", "Profitability"),
@@ -42,9 +46,13 @@ def _render_panels(request, placement: str, customer=None) -> tuple[list[dict], 
     """Render each registered panel; collect the header figures panels provide."""
     rendered, figures = [], {}
     for panel in panels.panels_for(placement, user_roles(request.user)):
-        context = panel.context(request, customer) or {}
+        try:
+            context = panel.context(request, customer) or {}
+            html = render_to_string(panel.template, {**context, "customer": customer}, request=request)
+        except Exception:  # one broken panel must not take the agent's page down
+            logger.exception("Panel %s:%s failed", placement, panel.name)
+            html, context = PANEL_FAILED, {}
         figures.update(context.get("figures") or {})
-        html = render_to_string(panel.template, {**context, "customer": customer}, request=request)
         rendered.append({"name": panel.name, "title": panel.title, "html": mark_safe(html)})
     return rendered, figures
 

@@ -246,6 +246,14 @@ def test_recently_viewed_is_per_user(client, make_user):
     assert client.get("/").context["recent"] == []
 
 
+def test_recently_viewed_leaves_out_views_older_than_the_window(agent_client, agent_user):
+    old, fresh = CustomerFactory(), CustomerFactory()
+    CustomerView.objects.create(user=agent_user, customer=old)
+    CustomerView.objects.filter(customer=old).update(viewed_at=datetime.now(UTC) - timedelta(days=91))
+    CustomerView.objects.create(user=agent_user, customer=fresh)
+    assert [c.pk for c, _ in agent_client.get("/").context["recent"]] == [fresh.pk]
+
+
 def test_merged_id_redirects_to_the_survivor_with_a_notice(agent_client):
     survivor = CustomerFactory(first_name="Survivor")
     middle = CustomerFactory(merged_into=survivor)
@@ -319,6 +327,21 @@ def test_panels_render_in_order_and_may_provide_header_figures(agent_client, mon
     assert f"B for {customer.pk}" in page and "€12.40" in page and "Admins only" not in page
     assert page.count("not computed yet") == 2
     assert "Home panel" in agent_client.get("/").content.decode()
+
+
+def test_a_failing_panel_is_reported_in_place_and_the_page_still_renders(agent_client, monkeypatch, caplog):
+    monkeypatch.setattr("customers.panels._panels", {})
+
+    def broken(request, customer):
+        raise RuntimeError("scores service down")
+
+    register_panel(Panel(name="broken", title="Broken panel", template="missing.html", context=broken))
+    customer = CustomerFactory(first_name="Still", last_name="Here")
+    response = agent_client.get(f"/customers/{customer.pk}/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Still Here" in page and "This panel could not be loaded." in page
+    assert "Panel customer:broken failed" in caplog.text
 
 
 # ----------------------------------------------------------------------------- timeline filters and paging
