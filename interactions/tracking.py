@@ -113,11 +113,14 @@ def parse_message(msg, path: str, *, client, now: datetime, batch_sent_at, batch
     if not isinstance(msg, dict):
         raise TrackingError(f"{path}: each message must be an object.", field=path)
     try:
-        size = len(json.dumps(msg, allow_nan=False).encode())
+        encoded = json.dumps(msg, allow_nan=False)
     except (TypeError, ValueError):
         raise TrackingError(f"{path}: not plain JSON.", field=path) from None
+    size = len(encoded.encode())
     if size > MAX_EVENT_BYTES:
         raise TrackingError(f"{path}: a message may be at most 32 KB.", field=path, code="message_too_large")
+    if "\\u0000" in encoded:
+        raise TrackingError(f"{path}: must not contain NUL characters.", field=path)
     kind = msg.get("type")
     if kind not in MESSAGE_TYPES:
         raise TrackingError(f"{path}.type: must be one of {', '.join(MESSAGE_TYPES)}.", field=f"{path}.type")

@@ -25,6 +25,7 @@ MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_VALUE = Decimal("999999999999.99")  # max_digits=14, decimal_places=2
 MAX_BIGINT = 2**63 - 1
 MAX_DURATION = 2**31 - 1
+MAX_NAMESPACE_LENGTH = 50  # Identity.namespace
 # Identity kinds an item may name in its "customer" object; external_id also needs "namespace".
 CUSTOMER_KEYS = ("email", "phone", "external_id", "anonymous_id", "device_id")
 DIRECTIONS = frozenset(Direction.values)  # Enum.values rebuilds a list per call: too slow per item
@@ -183,13 +184,19 @@ def customer_identities(raw, *, name: str = "customer") -> list[tuple[str, str, 
     if not isinstance(raw, dict):
         raise ItemError(f"{name}: must be an object of identities.", field=name)
     namespace = raw.get("namespace") or ""
-    if not isinstance(namespace, str):
+    if not isinstance(namespace, str) or "\x00" in namespace:
         raise ItemError(f"{name}.namespace: must be a string.", field=f"{name}.namespace")
+    if len(namespace.strip()) > MAX_NAMESPACE_LENGTH:
+        raise ItemError(
+            f"{name}.namespace: at most {MAX_NAMESPACE_LENGTH} characters.", field=f"{name}.namespace"
+        )
     identities = []
     for kind in CUSTOMER_KEYS:
         value = raw.get(kind)
         if value is None or value == "":
             continue
+        if isinstance(value, str) and "\x00" in value:
+            raise ItemError(f"{name}.{kind}: must not contain NUL characters.", field=f"{name}.{kind}")
         try:
             identities.append(normalized_identity(kind, value, namespace if kind == "external_id" else ""))
         except InvalidIdentity as exc:
@@ -202,7 +209,7 @@ def customer_identities(raw, *, name: str = "customer") -> list[tuple[str, str, 
 
 
 def _customer_id(raw) -> int:
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_BIGINT:
         raise ItemError("customer_id: must be a positive integer.", field="customer_id")

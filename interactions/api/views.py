@@ -70,7 +70,7 @@ def _time_param(params, name):
 
 
 def _id_param(raw, name):
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_BIGINT:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_BIGINT:
         raise DomainError(f"{name}: must be a positive integer.", field=name)
     return int(raw)
 

@@ -237,6 +237,7 @@ def test_list_filters_by_customer_channel_type_direction_and_time(reader):
         {"direction": "up"},
         {"customer": "x"},
         {"customer": str(2**70)},
+        {"customer": "\u00b2"},
         {"cursor": "garbage"},
     ],
 )

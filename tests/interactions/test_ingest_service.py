@@ -111,6 +111,13 @@ def test_items_without_external_id_are_always_created():
         ({"customer_id": 2**70}, "customer_id", "invalid"),
         ({"customer_id": 987654}, "customer_id", "not_found"),
         ({"customer": {"email": "a@example.com"}}, "customer", "invalid"),
+        ({"customer_id": None, "customer": {"anonymous_id": "a\x00b"}}, "customer.anonymous_id", "invalid"),
+        (
+            {"customer_id": None, "customer": {"external_id": "x", "namespace": "n" * 51}},
+            "customer.namespace",
+            "invalid",
+        ),
+        ({"customer_id": "\u00b2"}, "customer_id", "invalid"),
     ],
 )
 def test_bad_item_gets_a_field_error_and_does_not_sink_the_good_ones(overrides, field, code):

@@ -146,6 +146,8 @@ def test_gzip_batch_is_accepted(tracker):
         ("/v1/track", track(event=""), "batch[0].event"),
         ("/v1/track", track(properties={"blob": "x" * 33 * 1024}), "batch[0]"),
         ("/v1/track", track(timestamp="not a time"), "batch[0].timestamp"),
+        ("/v1/track", track(userId="u\x00"), "batch[0]"),
+        ("/v1/page", {"messageId": "p", "anonymousId": "a", "name": "nul\x00"}, "batch[0]"),
         ("/v1/alias", {"messageId": "a", "userId": "u"}, "batch[0].previousId"),
         ("/v1/group", {"messageId": "g", "userId": "u"}, "batch[0].groupId"),
         ("/v1/batch", {"batch": "nope"}, "batch"),
