@@ -1,12 +1,15 @@
 """A JSON parser for ingest bodies: size limits, gzip ``Content-Encoding``, strict JSON."""
 
 import json
+import re
 import zlib
 
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# A \uD800-\uDFFF escape: fine in pairs, but a lone surrogate cannot be stored as UTF-8.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -64,6 +67,14 @@ class IngestJSONParser(BaseParser):
         elif encoding not in ("", "identity"):
             raise UnsupportedEncoding()
         try:
-            return json.loads(raw, parse_constant=_reject_constant)
+            data = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+        if SURROGATE_ESCAPE.search(raw):
+            try:
+                json.dumps(data, ensure_ascii=False).encode()
+            except UnicodeEncodeError as exc:
+                raise exceptions.ParseError(
+                    "Malformed JSON: a string holds a lone UTF-16 surrogate."
+                ) from exc
+        return data

@@ -127,6 +127,7 @@ def test_gzip_bomb_is_413(ingest):
         (b'{"items": []}', {}),
         (b"[1, 2]", {}),
         (b"\xff\xfe", {}),
+        (b'{"items": [{"subject": "\\ud800"}]}', {}),
     ],
 )
 def test_malformed_request_is_400_json(ingest, body, headers):

@@ -168,6 +168,12 @@ def test_request_over_500_kb_is_400(tracker):
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
+def test_lone_surrogate_is_400(tracker):
+    body = b'{"messageId": "m", "userId": "u", "event": "\\udc00"}'
+    response = tracker.generic("POST", "/v1/track", body, content_type="application/json")
+    assert response.status_code == 400
+
+
 def test_malformed_json_is_400(tracker):
     response = tracker.generic("POST", "/v1/batch", b"{oops", content_type="application/json")
     assert response.status_code == 400
