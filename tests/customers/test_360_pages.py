@@ -210,6 +210,7 @@ def test_timeline_is_newest_first_with_details(agent_client, agent_user):
     rows = response.context["c360"].timeline.interactions
     assert [r.type for r in rows] == ["order_placed", "page_view"]
     page = response.content.decode()
+    assert '<option value="order_placed"><option value="page_view">' in page  # type suggestions
     for text in (
         "Order placed",
         "Store",
