@@ -11,6 +11,28 @@ from tests.factories import CustomerFactory, InteractionFactory, channel
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+def transactional_db_marker():
+    """``django_db`` for tests that need real commits (threads, a live server).
+
+    ``available_apps`` makes Django recreate post-migrate data (roles, permissions) at set-up
+    and leave the database empty at tear-down, so whatever transactional test runs before or
+    after this one, neither sees the other's rows. Data-migration rows are restored with
+    ``seed_migration_data``.
+    """
+    from django.conf import settings
+
+    return pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS))
+
+
+def seed_migration_data():
+    """Rows that data migrations create (channels), for tests whose database was flushed."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("interactions.migrations.0002_seed_channels").seed_channels(apps, None)
+
+
 @pytest.fixture
 def templates(db):
     load_journey_templates()

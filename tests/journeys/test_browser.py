@@ -10,7 +10,9 @@ from journeys.models import JourneyException
 from journeys.services import detect_time_exceptions, load_journey_templates, process_interactions
 from tests.factories import CustomerFactory, InteractionFactory, channel
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+from .conftest import seed_migration_data, transactional_db_marker
+
+pytestmark = [pytest.mark.browser, transactional_db_marker()]
 
 PASSWORD = "s3cret-browser-pass"
 
@@ -38,6 +40,7 @@ def _log_in(driver, live_server, username):
 
 
 def _seed():
+    seed_migration_data()
     load_journey_templates()
     start = timezone.now() - timedelta(days=3)
     steps = ("order_placed", "payment_received", "order_shipped", "order_delivered", "invoice_settled")

@@ -9,12 +9,13 @@ from journeys.models import JourneyInstance, JourneyTransition
 from journeys.services import load_journey_templates, process_interactions
 from tests.factories import CustomerFactory, InteractionFactory, channel
 
-from .conftest import T0
+from .conftest import T0, seed_migration_data, transactional_db_marker
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@transactional_db_marker()
 def test_concurrent_processing_of_the_same_interactions_records_each_move_once():
+    seed_migration_data()
     load_journey_templates()
     customer = CustomerFactory()
     steps = ("order_placed", "payment_received", "order_shipped")
