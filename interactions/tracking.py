@@ -174,6 +174,10 @@ def ingest_tracking(
     now = timezone.now()
     batch_sent_at = _parse_time(sent_at, "sentAt", now=now)
     batch_context = context if isinstance(context, dict) else {}
+    try:
+        json_object(batch_context, "context", limit=MAX_EVENT_BYTES)
+    except ItemError as exc:
+        raise TrackingError(exc.message, field=exc.field) from None
     parsed = [
         parse_message(
             msg,

@@ -151,6 +151,7 @@ def test_gzip_batch_is_accepted(tracker):
         ("/v1/alias", {"messageId": "a", "userId": "u"}, "batch[0].previousId"),
         ("/v1/group", {"messageId": "g", "userId": "u"}, "batch[0].groupId"),
         ("/v1/batch", {"batch": "nope"}, "batch"),
+        ("/v1/batch", {"batch": [track()], "context": {"ip": "nul\x00"}}, "context"),
         ("/v1/batch", {"batch": [track(), {"type": "launch"}]}, "batch[1].type"),
     ],
 )
