@@ -142,8 +142,13 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     using = kwargs.get("using", "default")
+    # Groups come from migration cxhub.0002; creating them here would clash with test
+    # databases restored from their serialized state after a flush.
+    groups = {g.name: g for g in Group.objects.using(using).filter(name__in=ROLES)}
     for role, apps in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group = groups.get(role)
+        if group is None:
+            continue
         wanted = Permission.objects.using(using).none()
         for app_label, actions in apps.items():
             codename_prefixes = tuple(f"{action}_" for action in actions)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
-from cxhub.roles import ADMIN, AGENT, MARKETER, STAFF_ROLES
+from cxhub.roles import ADMIN, AGENT, MARKETER, STAFF_ROLES, sync_role_permissions
 from cxhub.services import create_api_client
 
 
@@ -62,7 +62,10 @@ def make_user(db, django_user_model):
             username=username, password=password, is_staff=role in STAFF_ROLES, is_superuser=role == ADMIN
         )
         if role:
-            user.groups.add(Group.objects.get(name=role))
+            group, created = Group.objects.get_or_create(name=role)
+            if created:  # a flush (transactional test) removed the migration's groups
+                sync_role_permissions()
+            user.groups.add(group)
         return user
 
     return make
