@@ -30,6 +30,13 @@ class TimelinePagination(CursorPagination):
     ordering = ("-occurred_at", "-id")
 
 
+class ArrivalPagination(CursorPagination):
+    """The global list pages in arrival order (newest id first): served by the primary key, and a
+    client syncing with the cursor never misses a late-arriving interaction that occurred earlier."""
+
+    ordering = ("-id",)
+
+
 FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, description="Channel code."),
     OpenApiParameter("type", str),
@@ -100,7 +107,7 @@ class InteractionListCreateView(GenericAPIView):
     required_scopes = {"GET": "customers:read", "POST": "ingest:write"}
     parser_classes = [IngestJSONParser]
     serializer_class = InteractionSerializer
-    pagination_class = TimelinePagination
+    pagination_class = ArrivalPagination
     filter_backends: list = []
 
     @extend_schema(

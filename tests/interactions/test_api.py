@@ -248,13 +248,21 @@ def test_bad_list_parameters_are_4xx_not_500(reader, query):
     assert "error" in response.json()
 
 
-def test_list_pages_with_a_cursor_newest_first(reader):
+def test_list_pages_with_a_cursor_in_arrival_order(reader):
+    rows = [InteractionFactory(occurred_at=T0 - timedelta(days=n % 3)) for n in range(5)]
+    seen, url = [], "/api/v1/interactions/?page_size=2"
+    while url:
+        body = reader.get(url).json()
+        seen += [r["id"] for r in body["results"]]
+        url = body["next"]
+    assert seen == sorted((r.pk for r in rows), reverse=True)
+
+
+def test_timeline_pages_with_a_cursor_newest_first_ties_by_id(reader):
     ann = CustomerFactory()
     rows = [InteractionFactory(customer=ann, occurred_at=T0 + timedelta(minutes=n)) for n in range(5)]
-    rows.append(
-        InteractionFactory(customer=ann, occurred_at=T0 + timedelta(minutes=4))
-    )  # same time, higher id
-    seen, url = [], "/api/v1/interactions/?page_size=2"
+    rows.append(InteractionFactory(customer=ann, occurred_at=T0 + timedelta(minutes=4)))  # tie, higher id
+    seen, url = [], f"/api/v1/customers/{ann.pk}/timeline/?page_size=2"
     while url:
         body = reader.get(url).json()
         seen += [r["id"] for r in body["results"]]
