@@ -102,10 +102,55 @@ def _target_sql(segment: Segment, *, now, customer_ids: list[int] | None = None)
     return qs.order_by().values("id").query.sql_with_params()
 
 
+def _apply_diff(
+    cursor, *, sid: int, now, target: str, column: str, scope: str = "", scope_params=()
+) -> tuple[int, int]:
+    """Make segment ``sid``'s membership (within ``scope``) equal the ids in ``target.column``.
+
+    New members are INSERT … SELECTed and gone ones DELETEd, each with its movement rows;
+    on PostgreSQL the movements come from the rows the INSERT / DELETE returned (one pass).
+    """
+    new = (
+        f"FROM {target} t WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.{column})"
+    )
+    gone = (
+        f"WHERE {MEMBERSHIP}.segment_id = %s {scope} AND NOT EXISTS "
+        f"(SELECT 1 FROM {target} t WHERE t.{column} = {MEMBERSHIP}.customer_id)"
+    )
+    gone_params = [sid, *scope_params]
+    movement = f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at)"
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"WITH added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
+            f"SELECT %s, t.{column}, %s {new} RETURNING customer_id) "
+            f"{movement} SELECT %s, customer_id, %s, %s FROM added",
+            [sid, now, sid, sid, MovementKind.ENTERED, now],
+        )
+        added = cursor.rowcount
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {MEMBERSHIP} {gone} RETURNING customer_id) "
+            f"{movement} SELECT %s, customer_id, %s, %s FROM gone",
+            [*gone_params, sid, MovementKind.EXITED, now],
+        )
+        return added, cursor.rowcount
+    cursor.execute(f"{movement} SELECT %s, t.{column}, %s, %s {new}", [sid, MovementKind.ENTERED, now, sid])
+    cursor.execute(
+        f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.{column}, %s {new}",
+        [sid, now, sid],
+    )
+    added = cursor.rowcount
+    cursor.execute(
+        f"{movement} SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
+        [sid, MovementKind.EXITED, now, *gone_params],
+    )
+    cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", gone_params)
+    return added, cursor.rowcount
+
+
 def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
     """Materialise the target set once, then diff the membership against it in SQL."""
     sql, params = _target_sql(segment, now=now)
-    sid = segment.pk
     cursor.execute(f"DROP TABLE IF EXISTS {TARGET}")
     # CREATE TABLE AS (unlike INSERT … SELECT) lets PostgreSQL evaluate the rule with parallel workers.
     cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} AS {sql}", params)
@@ -113,48 +158,7 @@ def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
         cursor.execute(f"ANALYZE {TARGET}")  # the anti-joins below need real row counts
     else:
         cursor.execute(f"CREATE INDEX {TARGET}_id ON {TARGET} (id)")
-    new = (
-        f"FROM {TARGET} t WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.id)"
-    )
-    gone = (
-        f"WHERE {MEMBERSHIP}.segment_id = %s AND NOT EXISTS "
-        f"(SELECT 1 FROM {TARGET} t WHERE t.id = {MEMBERSHIP}.customer_id)"
-    )
-    if connection.vendor == "postgresql":
-        # One pass each way: the movements come from the rows the INSERT / DELETE returned.
-        cursor.execute(
-            f"WITH added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
-            f"SELECT %s, t.id, %s {new} RETURNING customer_id) "
-            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
-            f"SELECT %s, customer_id, %s, %s FROM added",
-            [sid, now, sid, sid, MovementKind.ENTERED, now],
-        )
-        added = cursor.rowcount
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {MEMBERSHIP} {gone} RETURNING customer_id) "
-            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
-            f"SELECT %s, customer_id, %s, %s FROM gone",
-            [sid, sid, MovementKind.EXITED, now],
-        )
-        removed = cursor.rowcount
-    else:
-        cursor.execute(
-            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) SELECT %s, t.id, %s, %s {new}",
-            [sid, MovementKind.ENTERED, now, sid],
-        )
-        cursor.execute(
-            f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.id, %s {new}",
-            [sid, now, sid],
-        )
-        added = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
-            f"SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
-            [sid, MovementKind.EXITED, now, sid],
-        )
-        cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", [sid])
-        removed = cursor.rowcount
+    added, removed = _apply_diff(cursor, sid=segment.pk, now=now, target=TARGET, column="id")
     cursor.execute(f"SELECT COUNT(*) FROM {TARGET}")
     count = cursor.fetchone()[0]
     cursor.execute(f"DROP TABLE {TARGET}")
@@ -167,35 +171,18 @@ def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int]) -> tup
     The rule runs once, into the temporary table ``PARTIAL`` (created by ``refresh_customers``).
     """
     sql, params = _target_sql(segment, now=now, customer_ids=customer_ids)
-    sid = segment.pk
-    marks = ", ".join(["%s"] * len(customer_ids))
     cursor.execute(f"DELETE FROM {PARTIAL}")
     cursor.execute(f"INSERT INTO {PARTIAL} (customer_id) {sql}", params)
-    new = (
-        f"FROM {PARTIAL} t WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.customer_id)"
+    marks = ", ".join(["%s"] * len(customer_ids))
+    return _apply_diff(
+        cursor,
+        sid=segment.pk,
+        now=now,
+        target=PARTIAL,
+        column="customer_id",
+        scope=f"AND {MEMBERSHIP}.customer_id IN ({marks})",
+        scope_params=customer_ids,
     )
-    cursor.execute(
-        f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) SELECT %s, t.customer_id, %s, %s {new}",
-        [sid, MovementKind.ENTERED, now, sid],
-    )
-    cursor.execute(
-        f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.customer_id, %s {new}",
-        [sid, now, sid],
-    )
-    added = cursor.rowcount
-    gone = (
-        f"WHERE {MEMBERSHIP}.segment_id = %s AND {MEMBERSHIP}.customer_id IN ({marks}) AND NOT EXISTS "
-        f"(SELECT 1 FROM {PARTIAL} t WHERE t.customer_id = {MEMBERSHIP}.customer_id)"
-    )
-    gone_params = [sid, *customer_ids]
-    cursor.execute(
-        f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
-        f"SELECT %s, {MEMBERSHIP}.customer_id, %s, %s FROM {MEMBERSHIP} {gone}",
-        [sid, MovementKind.EXITED, now, *gone_params],
-    )
-    cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", gone_params)
-    return added, cursor.rowcount
 
 
 def _prune_descendants(cursor, segment: Segment, now) -> None:
