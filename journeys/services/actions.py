@@ -157,7 +157,9 @@ def send_message(*, rule: StageAction, event, customer: Customer, channel: Chann
                 "purpose": rule.purpose,
             },
         )
-        mark_dirty([customer.pk], reason="journey_message")
+        # After commit: marking takes row locks the dirty pipeline may hold while it runs this engine.
+        customer_id = customer.pk
+        transaction.on_commit(lambda: mark_dirty([customer_id], reason="journey_message"))
     return _audit(rule, event, customer, ActionResult.SENT, channel=code, interaction=interaction)
 
 

@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
-from customers.models import Customer
 from interactions.models import Interaction
 
 from ..models import (
@@ -199,8 +198,7 @@ def _process_batch(ids: list[int], specs: list[JourneySpec], result: ProcessResu
     from .actions import run_actions
 
     customer_ids = sorted(set(Interaction.objects.filter(id__in=ids).values_list("customer_id", flat=True)))
-    # Serialise work per customer (no-op on SQLite, whose writes are serialised already).
-    list(Customer.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk").values_list("pk"))
+    lock_customers(customer_ids)
     fresh = list(
         Interaction.objects.filter(id__in=ids)
         .exclude(Exists(ProcessedInteraction.objects.filter(interaction_id=OuterRef("pk"))))
@@ -221,6 +219,26 @@ def _process_batch(ids: list[int], specs: list[JourneySpec], result: ProcessResu
             run.apply(spec, interaction)
     run.save()
     run_actions(run.events)
+
+
+# Advisory-lock namespace of the journey engine (two-int4 key space: never meets bigint-keyed locks).
+LOCK_NAMESPACE = 0x4A524E59
+
+
+def lock_customers(customer_ids: list[int]) -> None:
+    """Serialise journey work per customer until the transaction ends.
+
+    PostgreSQL: transaction-level advisory locks in id order (no deadlock between engines, and
+    none with merges, which lock customer rows). SQLite serialises writers already.
+    """
+    if connection.vendor != "postgresql" or not customer_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (c %% 2147483647)::int4) "
+            "FROM (SELECT unnest(%s::bigint[]) AS c ORDER BY 1) AS ids",
+            [LOCK_NAMESPACE, sorted(customer_ids)],
+        )
 
 
 class _Run:

@@ -245,11 +245,19 @@ def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, e
     assert "left stage Query received" in audit.reason
 
 
-def test_a_sent_message_marks_the_customer_dirty(templates, customer, event, process):
-    from customers.models import DirtyCustomer
+def test_a_sent_message_marks_the_customer_dirty_after_commit(
+    templates, customer, event, process, monkeypatch, django_capture_on_commit_callbacks
+):
+    from journeys.services import actions
 
-    _ship(event, process, customer)
-    assert DirtyCustomer.objects.filter(customer=customer, reason="journey_message").exists()
+    marked = []
+    monkeypatch.setattr(actions, "mark_dirty", lambda ids, reason="": marked.append((list(ids), reason)))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _ship(event, process, customer)
+    assert marked == []
+    for callback in callbacks:
+        callback()
+    assert marked == [([customer.pk], "journey_message")]
 
 
 def test_lost_deliveries_are_requeued_by_the_sweep(
