@@ -51,14 +51,26 @@ def _grouped_cells(responses) -> list[ResponseRollup]:
     ]
 
 
+def _utc_day(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(({column}) AT TIME ZONE 'UTC')::date"
+    return f"date({column})"  # SQLite keeps datetimes as UTC text
+
+
 @transaction.atomic
 def rebuild_rollups() -> int:
-    """Recompute every response rollup cell; returns the number of cells."""
+    """Recompute every response rollup cell in the database (one INSERT … SELECT); returns the cell count."""
     _lock()
     ResponseRollup.objects.all().delete()
-    cells = _grouped_cells(SurveyResponse.objects.all())
-    ResponseRollup.objects.bulk_create(cells, batch_size=BATCH)
-    return len(cells)
+    rollup, response = ResponseRollup._meta.db_table, SurveyResponse._meta.db_table
+    keys = f"survey_id, kind, {_utc_day('responded_at')}, channel_id, touchpoint, business_unit_id, score"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {rollup} "
+            "(survey_id, kind, day, channel_id, touchpoint, business_unit_id, score, count) "
+            f"SELECT {keys}, COUNT(*) FROM {response} GROUP BY {keys}"
+        )
+    return ResponseRollup.objects.count()
 
 
 def _day_range(day) -> tuple[datetime, datetime]:
@@ -145,14 +157,27 @@ def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
         return 0
     _lock()
     stale = SegmentRollup.objects.all()
-    members = membership.objects.filter(customer__survey_responses__isnull=False)
+    where, params = "", []
     if segment_ids is not None:
+        if not segment_ids:
+            return 0
         stale = stale.filter(segment_id__in=segment_ids)
-        members = members.filter(segment_id__in=segment_ids)
+        where = f"WHERE m.segment_id IN ({', '.join(['%s'] * len(segment_ids))})"
+        params = list(segment_ids)
     stale.delete()
-    cells = _segment_cells(members)
-    SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
-    return len(cells)
+    rollup, response = SegmentRollup._meta.db_table, SurveyResponse._meta.db_table
+    day = _utc_day("r.responded_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {rollup} (segment_id, survey_id, kind, day, score, count) "
+            f"SELECT m.segment_id, r.survey_id, r.kind, {day}, r.score, COUNT(*) FROM {response} r "
+            f"JOIN {membership._meta.db_table} m ON m.customer_id = r.customer_id {where} "
+            f"GROUP BY m.segment_id, r.survey_id, r.kind, {day}, r.score",
+            params,
+        )
+    return (
+        SegmentRollup.objects.filter(segment_id__in=segment_ids) if segment_ids else SegmentRollup.objects
+    ).count()
 
 
 @transaction.atomic

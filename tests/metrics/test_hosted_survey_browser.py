@@ -32,6 +32,7 @@ def test_customer_answers_on_a_phone(browser, live_server, artifacts_dir):  # no
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         WebDriverWait(driver, 15).until(lambda d: "Thank you" in d.find_element(By.TAG_NAME, "h1").text)
     finally:
+        driver.get("about:blank")  # no request may still be running when the live server stops
         driver.set_window_size(1280, 1000)
     response = SurveyResponse.objects.get()
     assert (response.customer_id, response.score, response.comment) == (customer.pk, 9, "Quick and friendly")
