@@ -165,12 +165,13 @@ def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
     return added, removed, count
 
 
-def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int]) -> tuple[int, int]:
+def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target) -> tuple[int, int]:
     """Re-evaluate only ``customer_ids`` against the segment and apply the difference.
 
-    The rule runs once, into the temporary table ``PARTIAL`` (created by ``refresh_customers``).
+    ``target`` is the rule's (sql, params) restricted to those customers; it runs once, into
+    the temporary table ``PARTIAL`` (created by ``refresh_customers``).
     """
-    sql, params = _target_sql(segment, now=now, customer_ids=customer_ids)
+    sql, params = target
     cursor.execute(f"DELETE FROM {PARTIAL}")
     cursor.execute(f"INSERT INTO {PARTIAL} (customer_id) {sql}", params)
     marks = ", ".join(["%s"] * len(customer_ids))
@@ -316,17 +317,19 @@ def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[i
         cursor.execute(f"DROP TABLE IF EXISTS {PARTIAL}")
         cursor.execute(f"CREATE TEMPORARY TABLE {PARTIAL} (customer_id bigint PRIMARY KEY)")
         for segment in segments:
-            _lock(segment.pk)
             try:
-                with transaction.atomic():
-                    added, removed = _partial_diff(cursor, segment, now, ids)
-            except InvalidRule:
+                target = _target_sql(segment, now=now, customer_ids=ids)
+            except InvalidRule:  # e.g. a referenced segment was deleted; the full run records it
                 logger.warning("Segment %s has an invalid rule; incremental refresh skipped.", segment.pk)
                 continue
+            _lock(segment.pk)
+            added, removed = _partial_diff(cursor, segment, now, ids, target)
             if added or removed:
                 # Relative update: counting a large segment per dirty batch would dominate.
                 Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + added - removed)
                 changes[segment.pk] = (added, removed)
+            if removed:
+                _prune_descendants(cursor, segment, now)
         cursor.execute(f"DROP TABLE {PARTIAL}")
     return changes
 

@@ -241,3 +241,23 @@ def test_recompute_due_task_runs_due_segments(make_segment, celery_eager, django
     segment.refresh_from_db()
     assert segment.member_count == 1
     assert segment.runs.get().status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_incremental_exit_from_realtime_parent_prunes_daily_micro_segment(make_segment):
+    ann = CustomerFactory(attributes={"plan": "gold"}, lifecycle_stage="active")
+    macro = make_segment("gold", GOLD, refresh=Refresh.REALTIME)
+    micro = make_segment(
+        "gold-active",
+        {"attr": "lifecycle_stage", "op": "eq", "value": "active"},
+        parent=macro,
+        refresh=Refresh.DAILY,
+    )
+    services.recompute_segment(segment=macro, trigger="test")
+    services.recompute_segment(segment=micro, trigger="test")
+    assert members(micro) == {ann.pk}
+
+    Customer.objects.filter(pk=ann.pk).update(attributes={})
+    services.refresh_customers(customer_ids=[ann.pk])
+
+    assert members(macro) == set() and members(micro) == set()
