@@ -36,7 +36,7 @@ def dashboard_context(params) -> dict:
     }
     window = {"survey_ids": survey_ids, "since": since, "until": until}
     overall = {kind: selectors.summary(kind=kind, **window)["overall"] for kind in selectors.KINDS}
-    by_channel = selectors.summary(kind="nps", group_by="channel", **window)["groups"]
+    by_channel = _by_channel(window)
     segments_available = True
     try:
         by_segment = selectors.summary(kind="nps", group_by="segment", **window)["groups"]
@@ -70,6 +70,15 @@ def dashboard_context(params) -> dict:
         "segments_available": segments_available,
         **verbatims_context(params, survey_ids),
     }
+
+
+def _by_channel(window: dict) -> list[dict]:
+    """One row per channel with its NPS (± margin), CES average and CSAT share side by side."""
+    rows: dict = {}
+    for kind in selectors.KINDS:
+        for group in selectors.summary(kind=kind, group_by="channel", **window)["groups"]:
+            rows.setdefault(group["group"], {"channel": group["group"]})[kind] = group
+    return sorted(rows.values(), key=lambda row: (row["channel"] is None, str(row["channel"])))
 
 
 def verbatims_context(params, survey_ids) -> dict:

@@ -31,6 +31,8 @@ def test_dashboard_is_for_marketers_and_admins(client, marketer_client, agent_us
     assert page.status_code == 200
     assert b"<svg" in page.content and b"Voice of the customer" in page.content
     assert b"The app is slow" in page.content
+    by_channel = page.context["by_channel"]
+    assert [(row["channel"], row["nps"]["n"], row["nps"]["nps"]) for row in by_channel] == [(None, 4, 0.0)]
     assert marketer_client.get("/metrics/?sentiment=positive&theme=billing").status_code == 200
     client.force_login(agent_user)
     assert client.get("/metrics/").status_code == 403
