@@ -62,7 +62,12 @@ def _sweep(kind: str, finder, now: datetime, batch_size: int) -> int:
     from .actions import run_actions
 
     with transaction.atomic():
-        rows = finder(now).select_related("journey", "current_stage").order_by("pk")
+        rows = (
+            finder(now)
+            .annotate(already=_already(kind))
+            .select_related("journey", "current_stage")
+            .order_by("pk")
+        )
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True, of=("self",))
         instances = list(rows[:batch_size])
@@ -71,9 +76,7 @@ def _sweep(kind: str, finder, now: datetime, batch_size: int) -> int:
         events = []
         for instance in instances:
             exception = None
-            if not JourneyException.objects.filter(
-                instance=instance, kind=kind, stage_id=instance.current_stage_id
-            ).exists():
+            if not instance.already:
                 exception = create_exception(
                     instance=instance,
                     kind=kind,
