@@ -109,3 +109,25 @@ def test_journey_list_query_count_is_constant(templates, api_client_with, django
     api.get("/api/v1/journeys/")
     with django_assert_max_num_queries(6):
         assert api.get("/api/v1/journeys/").status_code == 200
+
+
+def test_instance_and_exception_lists_run_constant_queries(
+    templates, customer, event, process, api_client_with, django_assert_max_num_queries
+):
+    api = api_client_with("journeys:read")
+
+    def seed(start: int, count: int):
+        process(
+            *[event(customer, "order_placed", hours=n, order_id=f"N{n}") for n in range(start, start + count)]
+        )
+        detect_time_exceptions(now=T0 + timedelta(hours=start + count + 30))
+
+    seed(0, 2)
+    api.get("/api/v1/journeys/instances/")
+    with django_assert_max_num_queries(5) as small:
+        api.get("/api/v1/journeys/instances/")
+        api.get("/api/v1/journeys/exceptions/")
+    seed(10, 15)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert len(api.get("/api/v1/journeys/instances/").json()["results"]) == 17
+        assert len(api.get("/api/v1/journeys/exceptions/").json()["results"]) == 17
