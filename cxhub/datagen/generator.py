@@ -236,32 +236,9 @@ def generate_chunk(plan: Plan, index: int) -> ChunkRows:
         last_seen = max((r[5] for r in customer_interactions), default=None)
         first_seen = min((r[5] for r in customer_interactions), default=acquired)
         created = min(acquired, first_seen)
-        # A twin pair is one person: the first profile holds the email identity and a copy of
-        # the phone, the second holds the phone identity and a copy of the email.
-        if twin:
-            email_owner, phone_owner, email_identity, phone_identity = (
-                customer_id - 1,
-                customer_id,
-                False,
-                True,
-            )
-        elif has_twin:
-            email_owner, phone_owner, email_identity, phone_identity = (
-                customer_id,
-                customer_id + 1,
-                True,
-                False,
-            )
-        else:
-            has_phone = rng.random() < 0.85
-            email_owner, phone_owner, email_identity, phone_identity = (
-                customer_id,
-                customer_id,
-                True,
-                has_phone,
-            )
-            if not has_phone:
-                phone_owner = None
+        email_owner, phone_owner, email_identity, phone_identity = _contact_owners(
+            rng, customer_id, twin=twin, has_twin=has_twin
+        )
         email = _email(person, email_owner)
         phone = _phone(person.country, phone_owner) if phone_owner is not None else ""
         rows.customers.append(
@@ -285,6 +262,23 @@ def generate_chunk(plan: Plan, index: int) -> ChunkRows:
                 survey_moments.append((row, experience))
     add_responses(plan, ctx, rng, rows, index, survey_moments)
     return rows
+
+
+def _contact_owners(
+    rng, customer_id: int, *, twin: bool, has_twin: bool
+) -> tuple[int, int | None, bool, bool]:
+    """(email owner id, phone owner id, holds the email identity, holds the phone identity).
+
+    A twin pair is one person: the first profile holds the email identity and a copy of the
+    phone, the second holds the phone identity and a copy of the email. Anyone else has an
+    email and, mostly, a phone.
+    """
+    if twin:
+        return customer_id - 1, customer_id, False, True
+    if has_twin:
+        return customer_id, customer_id + 1, True, False
+    has_phone = rng.random() < 0.85
+    return customer_id, customer_id if has_phone else None, True, has_phone
 
 
 @dataclass
