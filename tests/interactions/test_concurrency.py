@@ -9,8 +9,9 @@ from django.db import connection
 from interactions.models import Interaction
 from interactions.services import ingest_interactions
 from tests.factories import CustomerFactory
+from tests.interactions.conftest import transactional_marker
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, transactional_marker(), pytest.mark.usefixtures("seeded_channels")]
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 

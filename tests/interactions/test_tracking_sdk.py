@@ -7,10 +7,9 @@ from segment.analytics.client import Client
 from customers.models import Identity
 from cxhub.services import create_api_client
 from interactions.models import Interaction
+from tests.interactions.conftest import transactional_marker
 
-# Serialized rollback restores the migration-seeded rows (channels, role groups) for this
-# test and flushes without re-running post_migrate, so later tests start clean too.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [transactional_marker(), pytest.mark.usefixtures("seeded_channels")]
 
 
 @pytest.fixture
