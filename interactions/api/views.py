@@ -73,7 +73,10 @@ def _time_param(params, name):
         raise DomainError(f"{name}: not a valid datetime or date.", field=name)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise DomainError(f"{name}: out of range.", field=name) from None
 
 
 def _id_param(raw, name):

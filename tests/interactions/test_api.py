@@ -239,6 +239,7 @@ def test_list_filters_by_customer_channel_type_direction_and_time(reader):
         {"customer": "x"},
         {"customer": str(2**70)},
         {"customer": "\u00b2"},
+        {"since": "0001-01-01T00:00:00+14:00"},
         {"cursor": "garbage"},
     ],
 )
