@@ -93,10 +93,6 @@ def record_response(
         or not survey.scale_min <= score <= survey.scale_max
     ):
         raise DomainError(f"score must be between {survey.scale_min} and {survey.scale_max}.", field="score")
-    if invitation is not None:
-        target = linking.customer_by_id(invitation.customer_id)
-    else:
-        target = linking.resolve_customer(customer_spec=customer, customer_id=customer_id)
     prompted_by = None
     if interaction_id is not None:
         prompted_by = Interaction.objects.filter(pk=interaction_id).first()
@@ -108,6 +104,11 @@ def record_response(
         or (Channel.objects.filter(pk=survey.channel_id).first() if survey.channel_id else None)
     )
     unit = _business_unit(business_unit)
+    # Resolve last: resolution may create a customer, so everything else is checked first.
+    if invitation is not None:
+        target = linking.customer_by_id(invitation.customer_id)
+    else:
+        target = linking.resolve_customer(customer_spec=customer, customer_id=customer_id)
     response = SurveyResponse(
         survey=survey,
         kind=survey.kind,

@@ -146,3 +146,18 @@ def test_batch_rejects_a_body_without_items(api_client_with):
     )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "items"
+
+
+def test_a_rejected_response_creates_no_customer(api_client_with):
+    from customers.models import Customer
+
+    survey = make_survey()
+    api = api_client_with("metrics:write")
+    before = Customer.objects.count()
+    bad = api.post(
+        f"/api/v1/surveys/{survey.pk}/responses/",
+        _item(customer={"email": "new.person@example.org"}, channel="pigeon"),
+        format="json",
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "channel"
+    assert Customer.objects.count() == before
