@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from cxhub.errors import DomainError, NotFound
-from interactions.models import Interaction
+from interactions.models import Channel, Interaction
 
 from ..models import InvitationStatus, Survey, SurveyInvitation
 from . import linking
@@ -88,8 +88,11 @@ def invite_customer(
     now = now or timezone.now()
     if not survey_is_open(survey, now):
         raise DomainError("This survey is not active.", field="survey", code="inactive")
+    explicit = bool(channel)
     channel = _choose_channel(survey, customer, channel)
-    channel_row = linking.channel_by_code(channel)
+    channel_row = Channel.objects.filter(code=channel, active=True).first()
+    if channel_row is None and explicit:
+        raise DomainError(f"Unknown channel {channel!r}.", field="channel")
     decision = SurveyInvitation(
         survey=survey,
         customer=customer,
@@ -99,7 +102,10 @@ def invite_customer(
         created_at=now,
         created_by=user if isinstance(user, get_user_model()) else None,
     )
-    if not can_contact(customer=customer, channel=channel, purpose=CONSENT_PURPOSE):
+    if channel_row is None:
+        decision.status = InvitationStatus.NO_CHANNEL
+        decision.reason = f"The customer's channel {channel!r} cannot carry surveys."
+    elif not can_contact(customer=customer, channel=channel, purpose=CONSENT_PURPOSE):
         decision.status = InvitationStatus.BLOCKED
         decision.reason = f"No consent for surveys on {channel}."
     elif _capped(survey, customer.pk, now):

@@ -4,6 +4,7 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
+from cxhub.errors import DomainError
 from interactions.models import Interaction
 from metrics.models import InvitationStatus, SurveyInvitation, SurveyResponse
 from metrics.services import invitations
@@ -200,3 +201,12 @@ def test_journey_stage_trigger_invites_when_a_customer_reaches_the_stage(custome
         "sent",
     )
     assert invitations.trigger_invitations_for_customers([customer.pk]) == 0
+
+
+def test_unusable_preferred_channel_is_recorded_not_fatal():
+    survey = make_survey()
+    customer = CustomerFactory(preferred_channel="carrier_pigeon")
+    decision = invitations.invite_customer(survey=survey, customer=customer)
+    assert decision.status == InvitationStatus.NO_CHANNEL
+    with pytest.raises(DomainError):
+        invitations.invite_customer(survey=survey, customer=customer, channel="carrier_pigeon")
