@@ -364,6 +364,7 @@ class _Resolver:
         ]
         Identity.objects.bulk_create(new_identities, ignore_conflicts=True)
         self._join_business_units(real, to_create)
+        raced = self._absorb_concurrent_creations(real, set(real_id.values()))
         if self.to_flag:
             Identity.objects.filter(pk__in=self.to_flag).update(is_flagged=True)
         if self.merge_counted:
@@ -374,12 +375,47 @@ class _Resolver:
         pipeline.mark_dirty([pk for pk in self.changed if pk > 0], reason="resolution", schedule=schedule)
         return [
             Resolution(
-                customer=self.customers[real(o.target)],
-                created=o.created and self.find(o.target) == o.target,
+                customer=self.customers[raced.get(real(o.target), real(o.target))],
+                created=o.created and self.find(o.target) == o.target and real(o.target) not in raced,
                 merged_ids=o.merged_ids,
             )
             for o in outcomes
         ]
+
+    def _absorb_concurrent_creations(self, real, created_ids: set[int]) -> dict[int, int]:
+        """Fold our new profiles into the owners of identities a concurrent transaction inserted first.
+
+        Both batches saw the value as unknown; the unique constraint let only one insert it.
+        Returns {our new customer id: the live owner it was merged into}.
+        """
+        if not self.pending_identities or not created_ids:
+            return {}
+        values = {key[2] for key, _ in self.pending_identities}
+        landed = {
+            (kind, namespace, value): owner
+            for kind, namespace, value, owner in Identity.objects.filter(value__in=values).values_list(
+                "kind", "namespace", "value", "customer_id"
+            )
+        }
+        takeovers: dict[int, int] = {}
+        for key, target in self.pending_identities:
+            ours, theirs = real(target), landed.get(key)
+            if ours in created_ids and theirs is not None and theirs != ours:
+                takeovers.setdefault(ours, theirs)
+        for ours, theirs in takeovers.items():
+            owner_id = survivor_ids([theirs]).get(theirs, theirs)
+            owner = lock_customers([owner_id])[owner_id]
+            merge_locked(
+                survivor=owner,
+                merged=self.customers[ours],
+                rules=self.rules,
+                actor=self.actor,
+                rule="auto:concurrent",
+                reason="Created at the same time by two resolutions of the same identity",
+            )
+            self.customers[owner.pk] = owner
+            takeovers[ours] = owner.pk
+        return takeovers
 
     @staticmethod
     def _denormalise(customer: Customer, keys: list[IdentityKey]) -> bool:
