@@ -144,6 +144,7 @@ class InvitationCreate(APIView):
             "sent": counts.get("sent", 0),
             "capped": counts.get("capped", 0),
             "blocked": counts.get("blocked_consent", 0),
+            "no_channel": counts.get("no_channel", 0),
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
