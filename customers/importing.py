@@ -104,6 +104,8 @@ def map_columns(headers: list[str], overrides: dict[str, str] | None = None) -> 
 
 def open_csv(stream: io.TextIOBase) -> csv.DictReader:
     sample = stream.read(8192)
+    if "\x00" in sample:
+        raise ImportFileError("This is not a text CSV file (it contains NUL bytes).")
     stream.seek(0)
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
@@ -211,8 +213,13 @@ def import_customers(
 
 
 def _numbered(reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
-    for row in reader:
-        yield reader.line_num, row
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:  # NUL bytes, a field over the size limit: the rest cannot be read
+        raise ImportFileError(
+            f"Line {reader.line_num}: {exc}. Rows before it were imported; fix the file and re-run."
+        ) from exc
 
 
 def _batches(rows: Iterable, size: int) -> Iterator[list]:

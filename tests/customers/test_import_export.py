@@ -121,3 +121,13 @@ def test_export_command_writes_customers_with_identities(tmp_path):
     rows = list(csv.DictReader(target.open()))
     assert len(rows) == 1 and rows[0]["emails"] == "ann@example.org"
     assert "1 customers written" in out.getvalue()
+
+
+def test_binary_and_non_utf8_files_are_refused(tmp_path):
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"email\x00,phone\n\x00\x01\x02")
+    with pytest.raises(CommandError, match="NUL"):
+        call_command("import_customers", str(path), "--source", "crm", stdout=io.StringIO())
+    path.write_bytes("email,name\nann@example.org,Zoë\n".encode("latin-1"))
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("import_customers", str(path), "--source", "crm", stdout=io.StringIO())
