@@ -60,9 +60,9 @@ def register_condition(
     """Register (or replace) the condition whose JSON object carries the top-level ``key``."""
     if key in ("all", "any", "not"):
         raise ValueError(f"{key!r} is reserved for boolean composition")
-    required = schema.get("required") or []
-    if key not in required:
-        schema = {**schema, "required": [key, *required]}
+    # The condition's key comes first in "required": validation uses it to tell conditions apart.
+    required = [name for name in schema.get("required") or [] if name != key]
+    schema = {**schema, "required": [key, *required]}
     _conditions[key] = ConditionType(key=key, schema=schema, compile=compile, evaluate=evaluate)
 
 

@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from segments import services
@@ -9,8 +10,10 @@ from segments.models import RunStatus, Segment, SegmentMembership, SegmentMoveme
 from tests.factories import CustomerFactory
 
 
+# available_apps: post-migrate runs at set-up and the database is left empty at tear-down, so the
+# transactional tests before and after this one (some use serialized rollback) never collide.
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS))
 def test_two_recomputes_of_one_segment_run_one_after_the_other(monkeypatch):
     customers = [CustomerFactory(attributes={"plan": "gold"}) for _ in range(5)]
     segment = Segment.objects.create(
