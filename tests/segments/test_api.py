@@ -156,3 +156,27 @@ def test_segment_in_use_cannot_be_deleted(writer):
     a = Segment.objects.create(slug="a", name="A", rules=GOLD)
     Segment.objects.create(slug="b", name="B", rules={"segment": "a", "is": "member"})
     assert writer.delete(f"/api/v1/segments/{a.pk}/").status_code == 409
+
+
+@pytest.mark.django_db
+def test_members_and_movements_pages_use_constant_queries(reader):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    segment = Segment.objects.create(
+        slug="list", name="List", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL
+    )
+
+    def counts():
+        found = []
+        for url in ("members/", "movements/", "runs/"):
+            with CaptureQueriesContext(connection) as ctx:
+                assert reader.get(f"/api/v1/segments/{segment.pk}/{url}").status_code == 200
+            found.append(len(ctx.captured_queries))
+        return found
+
+    services.add_members(segment=segment, customer_ids=[CustomerFactory().pk for _ in range(2)])
+    counts()  # the first request of a token also records its last use
+    few = counts()
+    services.add_members(segment=segment, customer_ids=[CustomerFactory().pk for _ in range(12)])
+    assert counts() == few
