@@ -4,14 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('metrics', '0002_seed_themes'),
+        ("metrics", "0002_seed_themes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='surveyresponse',
-            index=models.Index(fields=['kind', 'customer', 'score', 'responded_at', 'survey'], name='response_kind_customer_idx'),
+            model_name="surveyresponse",
+            index=models.Index(
+                fields=["kind", "customer", "score", "responded_at", "survey"],
+                name="response_kind_customer_idx",
+            ),
         ),
     ]
