@@ -25,7 +25,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--responses", type=int, default=0, help="Survey responses (needs metrics surveys)."
         )
-        parser.add_argument("--seed", type=int, default=2026, help="Random seed (same seed, same data).")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=2026,
+            help="Random seed: same seed and --as-of, same data (ids continue after existing rows).",
+        )
         parser.add_argument(
             "--as-of",
             type=date.fromisoformat,
