@@ -83,6 +83,17 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
             )
         except ItemError as exc:
             results[index] = {"index": index, "status": "error", "error": exc.as_dict()}
+    # Known duplicates (a re-sent batch) are answered before any customer resolution.
+    known = existing_ids({(p.row["source"], p.row["external_id"]) for _, p in parsed if p.row["external_id"]})
+    if known:
+        fresh = []
+        for index, item in parsed:
+            pk = known.get((item.row["source"], item.row["external_id"]))
+            if pk is None:
+                fresh.append((index, item))
+            else:
+                results[index] = {"index": index, "status": "duplicate", "id": pk}
+        parsed = fresh
     agent_id = getattr(agent, "pk", None)
     prepared = []
     with transaction.atomic():
@@ -209,14 +220,23 @@ def insert_rows(rows: list[dict]) -> list[tuple[int, bool]]:
     return outcomes
 
 
+def existing_ids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ids of the interactions already stored under these (source, external_id) keys, in one query."""
+    if not keys:
+        return {}
+    by_source: dict[str, set[str]] = {}
+    for source, external_id in keys:
+        by_source.setdefault(source, set()).add(external_id)
+    # One (source, external_id IN …) term per source, so the unique index serves the lookup.
+    condition = Q()
+    for source, external_ids in by_source.items():
+        condition |= Q(source=source, external_id__in=external_ids)
+    found = Interaction.objects.filter(condition).values_list("pk", "source", "external_id")
+    return {(s, e): pk for pk, s, e in found}
+
+
 def _insert_rows_orm(rows: list[dict]) -> list[tuple[int, bool]]:
-    keys = {(r["source"], r["external_id"]) for r in rows if r["external_id"] is not None}
-    existing: dict[tuple[str, str], int] = {}
-    if keys:
-        found = Interaction.objects.filter(external_id__in={k[1] for k in keys}).values_list(
-            "pk", "source", "external_id"
-        )
-        existing = {(s, e): pk for pk, s, e in found if (s, e) in keys}
+    existing = existing_ids({(r["source"], r["external_id"]) for r in rows if r["external_id"] is not None})
     first_in_batch: dict[tuple[str, str], int] = {}
     new_positions, new_objects = [], []
     for position, row in enumerate(rows):

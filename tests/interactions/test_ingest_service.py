@@ -318,3 +318,11 @@ def test_merge_moves_interactions_to_the_survivor():
     pk = ingest_interactions(items=[item(dup, 1)]).results[0]["id"]
     merge_customers(survivor=ann, merged=dup)
     assert Interaction.objects.get(pk=pk).customer_id == ann.pk
+
+
+def test_resent_items_are_duplicates_without_resolving_customers_again():
+    first = ingest_interactions(items=[by_identity(1, {"email": "first@example.com"})])
+    changed = by_identity(1, {"email": "someone.else@example.com"})
+    again = ingest_interactions(items=[changed])
+    assert again.results[0] == {"index": 0, "status": "duplicate", "id": first.results[0]["id"]}
+    assert not Customer.objects.filter(identities__value="someone.else@example.com").exists()
