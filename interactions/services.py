@@ -231,7 +231,7 @@ def existing_ids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     condition = Q()
     for source, external_ids in by_source.items():
         condition |= Q(source=source, external_id__in=external_ids)
-    found = Interaction.objects.filter(condition).values_list("pk", "source", "external_id")
+    found = Interaction.objects.filter(condition).order_by().values_list("pk", "source", "external_id")
     return {(s, e): pk for pk, s, e in found}
 
 
