@@ -41,3 +41,11 @@ def parse_instant(raw, *, field: str, allow_date: bool = True) -> datetime:
     if not 1 <= value.year <= 9998:
         raise DomainError(f"{field}: {raw!r} is out of range.", field=field)
     return value
+
+
+def time_param(params, name: str) -> datetime | None:
+    """An optional time from a query string (``?since=``): None when absent or empty."""
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    return parse_instant(raw, field=name)

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from cxhub.errors import DomainError
+from cxhub.timeparse import parse_instant
 
 from . import scores
 from .models import ResponseRollup, SegmentRollup, Survey, SurveyResponse
@@ -35,13 +36,10 @@ def parse_bound(value: str | None, *, field: str, end: bool = False) -> datetime
         return None
     try:
         day = parse_date(value)
-        parsed = None if day else parse_datetime(value)
     except ValueError:
-        day = parsed = None
-    if parsed is not None:
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        day = None
     if day is None:
-        raise DomainError(f"{field}: not a valid date or datetime.", field=field)
+        return parse_instant(value, field=field, allow_date=False)
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start + timedelta(days=1) if end else start
 

@@ -22,9 +22,11 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from customers.models import Consent, Customer, Identity
+from cxhub.errors import DomainError
+from cxhub.timeparse import parse_instant
 from interactions.models import Channel, Interaction
 
 from .errors import InvalidRule
@@ -85,14 +87,10 @@ class JsonTypeIs(Func):
 
 def _parse_instant(value, ctx: CompileContext) -> tuple[datetime, bool]:
     """(instant, is_whole_day) for a date or datetime string in a rule."""
-    if isinstance(value, str):
-        moment = parse_datetime(value)
-        if moment is not None:
-            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), False
-        day = parse_date(value)
-        if day is not None:
-            return datetime.combine(day, time.min, tzinfo=UTC), True
-    raise InvalidRule("Expected an ISO 8601 date or datetime.", field=ctx.at("value").path)
+    try:
+        return parse_instant(value, field="value"), parse_date(value) is not None
+    except (DomainError, ValueError):
+        raise InvalidRule("Expected an ISO 8601 date or datetime.", field=ctx.at("value").path) from None
 
 
 def _column_condition(name: str, op: str, value, ctx: CompileContext) -> Q:

@@ -1,8 +1,5 @@
 """Interactions API: ingest one or a batch (scope ingest:write), list and timeline (customers:read)."""
 
-from datetime import UTC
-
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,6 +9,7 @@ from rest_framework.response import Response
 from cxhub.api.authentication import ApiClientUser
 from cxhub.api.pagination import CursorPagination
 from cxhub.errors import DomainError, NotFound
+from cxhub.timeparse import time_param
 from interactions import selectors, services
 from interactions.idempotency import respond_idempotently
 from interactions.models import Direction
@@ -59,26 +57,6 @@ def _caller(request):
     return None, request.user
 
 
-def _time_param(params, name):
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = parse_datetime(raw)
-        if value is None and parse_date(raw) is not None:
-            value = parse_datetime(f"{raw}T00:00:00+00:00")
-    except ValueError:
-        value = None
-    if value is None:
-        raise DomainError(f"{name}: not a valid datetime or date.", field=name)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise DomainError(f"{name}: out of range.", field=name) from None
-
-
 def _id_param(raw, name):
     if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_BIGINT:
         raise DomainError(f"{name}: must be a positive integer.", field=name)
@@ -94,8 +72,8 @@ def list_filters(params) -> dict:
         "channel": params.get("channel") or None,
         "type": params.get("type") or None,
         "direction": direction,
-        "since": _time_param(params, "since"),
-        "until": _time_param(params, "until"),
+        "since": time_param(params, "since"),
+        "until": time_param(params, "until"),
     }
 
 

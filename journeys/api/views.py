@@ -1,9 +1,6 @@
 """Journeys API: definitions (with stages), instances per customer, exceptions, analytics."""
 
-from datetime import UTC
-
 from django.db.models import Prefetch
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
@@ -11,6 +8,7 @@ from rest_framework.response import Response
 
 from cxhub.api.pagination import CursorPagination
 from cxhub.errors import DomainError, NotFound
+from cxhub.timeparse import time_param
 
 from .. import selectors
 from ..models import InstanceState, Journey, JourneyException, JourneyTransition
@@ -30,22 +28,6 @@ def _id_param(raw: str, name: str) -> int:
     if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
         raise DomainError(f"{name}: must be a positive integer.", field=name)
     return int(raw)
-
-
-def _time_param(params, name: str):
-    raw = params.get(name)
-    if not raw:
-        return None
-    value = None
-    try:
-        value = parse_datetime(raw)
-        if value is None and parse_date(raw) is not None:
-            value = parse_datetime(f"{raw}T00:00:00+00:00")
-    except ValueError:
-        value = None
-    if value is None:
-        raise DomainError(f"{name}: not a valid datetime or date.", field=name)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _journey(slug_or_id: str) -> Journey:
@@ -188,8 +170,8 @@ class JourneyAnalyticsView(GenericAPIView):
         params = request.query_params
         result = selectors.journey_analytics(
             journey=_journey(journey),
-            since=_time_param(params, "since"),
-            until=_time_param(params, "until"),
+            since=time_param(params, "since"),
+            until=time_param(params, "until"),
             channel=params.get("channel", ""),
             segment=params.get("segment", ""),
         )
