@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from customers.models import BusinessUnit, Customer
 from customers.pipeline import mark_dirty
+from customers.selectors import survivor_ids
 from cxhub.errors import DomainError
 
 from . import staging
@@ -29,7 +30,6 @@ from .validation import ItemError, ParsedItem, parse_item
 logger = logging.getLogger("cxhub.interactions")
 
 MAX_BATCH_ITEMS = 1000
-MAX_MERGE_CHAIN = 50
 
 
 @dataclass
@@ -133,26 +133,6 @@ def active_channels() -> dict[str, int]:
 # --- customers --------------------------------------------------------------
 
 
-def live_customer_ids(customer_ids) -> dict[int, int]:
-    """Map customer ids to the live profile they were merged into (themselves if live); unknown left out."""
-    result: dict[int, int] = {}
-    pending = {int(i): int(i) for i in customer_ids}
-    for _ in range(MAX_MERGE_CHAIN):
-        if not pending:
-            break
-        rows = dict(Customer.objects.filter(pk__in=set(pending.values())).values_list("pk", "merged_into_id"))
-        next_pending = {}
-        for original, current in pending.items():
-            if current not in rows:
-                continue
-            if rows[current] is None:
-                result[original] = current
-            else:
-                next_pending[original] = rows[current]
-        pending = next_pending
-    return result
-
-
 def resolve_identity_sets(identity_sets: Sequence[Sequence[tuple[str, str, str]]], *, source: str) -> list:
     """Resolve each identity set to a live customer id, or to an ItemError when that set cannot be."""
     if not identity_sets:
@@ -173,7 +153,7 @@ def resolve_identity_sets(identity_sets: Sequence[Sequence[tuple[str, str, str]]
             except DomainError as exc:
                 resolved.append(ItemError(exc.message, field="customer", code=exc.code))
     merged = [c.pk for c in resolved if isinstance(c, Customer) and c.merged_into_id]
-    survivors = live_customer_ids(merged) if merged else {}
+    survivors = survivor_ids(merged) if merged else {}
     return [c if isinstance(c, ItemError) else survivors.get(c.pk, c.pk) for c in resolved]
 
 
@@ -183,7 +163,7 @@ def resolve_item_customers(
     """Customer id (or error) per item index: explicit ids follow merges, identities resolve in bulk."""
     out: dict[int, int | ItemError] = {}
     explicit = {item.customer_id for _, item in parsed if item.customer_id is not None}
-    live = live_customer_ids(explicit) if explicit else {}
+    live = survivor_ids(explicit) if explicit else {}
     by_identity = [(index, item.identities) for index, item in parsed if item.customer_id is None]
     resolved = resolve_identity_sets([ids for _, ids in by_identity], source=source)
     for (index, _), customer in zip(by_identity, resolved, strict=True):

@@ -6,6 +6,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from customers.selectors import survivor_ids
 from cxhub.api.authentication import ApiClientUser
 from cxhub.api.pagination import CursorPagination
 from cxhub.errors import DomainError, NotFound
@@ -78,7 +79,7 @@ def list_filters(params) -> dict:
 
 
 def live_customer_or_404(customer_id: int) -> int:
-    live = services.live_customer_ids([customer_id]).get(customer_id)
+    live = survivor_ids([customer_id]).get(customer_id)
     if live is None:
         raise NotFound(f"No customer {customer_id}.")
     return live
@@ -103,7 +104,7 @@ class InteractionListCreateView(GenericAPIView):
         raw_customer = request.query_params.get("customer")
         if raw_customer:
             customer_id = _id_param(raw_customer, "customer")
-            filters["customer_id"] = services.live_customer_ids([customer_id]).get(customer_id, customer_id)
+            filters["customer_id"] = survivor_ids([customer_id]).get(customer_id, customer_id)
         page = self.paginate_queryset(selectors.interactions_query(**filters))
         return self.get_paginated_response(InteractionSerializer(page, many=True).data)
 
