@@ -278,3 +278,23 @@ def test_profile_created_concurrently_for_the_same_identity_is_folded_into_the_f
     assert set(Identity.objects.filter(customer=winner).values_list("kind", flat=True)) == {"email", "phone"}
     assert Customer.objects.filter(merged_into__isnull=True).count() == 1
     assert MergeEvent.objects.get().rule == "auto:concurrent"
+
+
+def test_auto_merge_switched_off_attaches_to_the_most_trusted_match():
+    MergeSettings.objects.update_or_create(pk=1, defaults={"auto_merge_enabled": False})
+    by_phone = IdentityFactory(kind="phone", value="+442079460018").customer
+    by_ext = IdentityFactory(kind="external_id", namespace="crm", value="C-1").customer
+    result = resolve_customer(identities=[phone("+442079460018"), ext("C-1"), email("new@example.org")])
+    assert result.customer.pk == by_ext.pk and result.merged_ids == []  # external ids rank first
+    assert Identity.objects.get(value="new@example.org").customer_id == by_ext.pk
+    by_phone.refresh_from_db()
+    assert by_phone.merged_into_id is None
+
+
+def test_namespace_rule_overrides_the_kind_default():
+    set_rule("external_id", namespace="shop", max_per_customer=2)
+    owner = IdentityFactory(kind="external_id", namespace="shop", value="S-1").customer
+    IdentityFactory(kind="email", value="o@example.org", customer=owner)
+    resolve_customer(identities=[email("o@example.org"), ext("S-2", "shop")])
+    resolve_customer(identities=[email("o@example.org"), ext("S-3", "shop")])
+    assert set(owner.identities.filter(kind="external_id").values_list("value", flat=True)) == {"S-1", "S-2"}
