@@ -13,6 +13,27 @@ def connect() -> None:
     register_dirty_handler("segments", lambda ids: refresh_customers(customer_ids=ids))
     _register_panel()
     _register_merge_relation()
+    _register_customer_list_filter()
+
+
+def _in_segment(queryset, raw_value: str):
+    """``GET /api/v1/customers/?segment=<slug or id>``: members of that segment."""
+    from cxhub.errors import DomainError
+
+    from .models import Segment, SegmentMembership
+
+    lookup = {"pk": int(raw_value)} if raw_value.isascii() and raw_value.isdigit() else {"slug": raw_value}
+    segment = Segment.objects.filter(**lookup).only("pk").first() if len(raw_value) <= 100 else None
+    if segment is None:
+        raise DomainError(f"segment: no segment {raw_value!r}.", field="segment", code="not_found")
+    members = SegmentMembership.objects.filter(segment=segment).values("customer_id")
+    return queryset.filter(pk__in=members)
+
+
+def _register_customer_list_filter() -> None:
+    from customers.selectors import register_list_filter
+
+    register_list_filter("segment", _in_segment)
 
 
 def _panel_context(request, customer) -> dict:

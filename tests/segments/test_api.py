@@ -180,3 +180,19 @@ def test_members_and_movements_pages_use_constant_queries(reader):
     few = counts()
     services.add_members(segment=segment, customer_ids=[CustomerFactory().pk for _ in range(12)])
     assert counts() == few
+
+
+@pytest.mark.django_db
+def test_customer_list_filters_by_segment_slug_or_id(api_client_with):
+    client = api_client_with("customers:read")
+    segment = Segment.objects.create(slug="vip", name="VIP", kind=SegmentKind.STATIC, refresh=Refresh.MANUAL)
+    members = [CustomerFactory(), CustomerFactory()]
+    CustomerFactory()  # not a member
+    services.add_members(segment=segment, customer_ids=[c.pk for c in members])
+    for value in ("vip", str(segment.pk)):
+        response = client.get(f"/api/v1/customers/?segment={value}")
+        assert response.status_code == 200
+        assert sorted(c["id"] for c in response.json()["results"]) == sorted(c.pk for c in members)
+    response = client.get("/api/v1/customers/?segment=nope")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "segment"
