@@ -42,7 +42,7 @@ def test_failed_handler_keeps_the_batch_for_the_next_sweep(recorded_batches):
     assert pipeline.process_dirty_customers() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_marking_schedules_processing_on_commit(recorded_batches, celery_eager):
     customer = CustomerFactory()
     from django.db import transaction

@@ -9,7 +9,12 @@ from customers.pipeline import mark_dirty
 from cxhub.tasks import ping
 from tests.factories import CustomerFactory
 
-pytestmark = [pytest.mark.celery_worker, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.celery_worker,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_task_round_trip_through_redis(celery_worker_process):
