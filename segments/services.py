@@ -398,16 +398,7 @@ def add_members(*, segment: Segment, customer_ids: Iterable[int], trigger: str =
     SegmentMovement.objects.bulk_create(
         [SegmentMovement(segment=segment, customer_id=pk, kind=MovementKind.ENTERED, at=now) for pk in new]
     )
-    count = _update_count(segment.pk, last_computed_at=now)
-    SegmentRun.objects.create(
-        segment=segment,
-        trigger=trigger,
-        status=RunStatus.SUCCEEDED,
-        started_at=now,
-        finished_at=timezone.now(),
-        added=len(new),
-        member_count=count,
-    )
+    _record_list_edit(segment=segment, trigger=trigger, started_at=now, added=len(new))
     return len(new)
 
 
@@ -426,17 +417,25 @@ def remove_members(*, segment: Segment, customer_ids: Iterable[int], trigger: st
         [SegmentMovement(segment=segment, customer_id=pk, kind=MovementKind.EXITED, at=now) for pk in gone]
     )
     SegmentMembership.objects.filter(segment=segment, customer_id__in=gone).delete()
-    count = _update_count(segment.pk, last_computed_at=now)
+    _record_list_edit(segment=segment, trigger=trigger, started_at=now, removed=len(gone))
+    return len(gone)
+
+
+def _record_list_edit(
+    *, segment: Segment, trigger: str, started_at, added: int = 0, removed: int = 0
+) -> None:
+    """Refresh the member count and record a static-list edit as a successful run."""
+    count = _update_count(segment.pk, last_computed_at=started_at)
     SegmentRun.objects.create(
         segment=segment,
         trigger=trigger,
         status=RunStatus.SUCCEEDED,
-        started_at=now,
+        started_at=started_at,
         finished_at=timezone.now(),
-        removed=len(gone),
+        added=added,
+        removed=removed,
         member_count=count,
     )
-    return len(gone)
 
 
 def _resolve_import_values(values: list[str]) -> tuple[set[int], list[str]]:
