@@ -20,6 +20,7 @@ from django.utils import timezone
 from customers.models import BusinessUnit, Customer
 from customers.pipeline import mark_dirty
 from customers.selectors import survivor_ids
+from cxhub.db import atomic_with_retry
 from cxhub.errors import DomainError
 
 from . import staging
@@ -95,8 +96,10 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
                 results[index] = {"index": index, "status": "duplicate", "id": pk}
         parsed = fresh
     agent_id = getattr(agent, "pk", None)
-    prepared = []
-    with transaction.atomic():
+
+    def resolve_and_insert():
+        # Re-run whole when PostgreSQL picks this batch as a deadlock victim (concurrent batches).
+        prepared = []
         customer_ids = resolve_item_customers(parsed, source=source)
         for index, item in parsed:
             resolved = customer_ids[index]
@@ -105,7 +108,9 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
                 continue
             row = dict(item.row, customer_id=resolved, agent_id=agent_id, received_at=now)
             prepared.append((index, row))
-        outcomes = insert_rows([row for _, row in prepared])
+        return prepared, insert_rows([row for _, row in prepared])
+
+    prepared, outcomes = atomic_with_retry(resolve_and_insert)
     for (index, _), (pk, created) in zip(prepared, outcomes, strict=True):
         results[index] = {"index": index, "status": "created" if created else "duplicate", "id": pk}
     batch = BatchResult(results=results)

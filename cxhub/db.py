@@ -1,0 +1,38 @@
+"""Database helpers shared by the apps."""
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import OperationalError, connection, transaction
+
+T = TypeVar("T")
+
+# PostgreSQL aborts one of two transactions that deadlock (40P01) or fail to serialize (40001);
+# the aborted one changed nothing and is meant to be run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+def is_retryable(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def atomic_with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:
+    """Run ``work`` in a transaction; run it again when PostgreSQL aborted it as a deadlock victim.
+
+    Inside an outer transaction there is nothing to retry safely, so ``work`` runs once.
+    """
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            return work()
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic():
+                return work()
+        except OperationalError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")
