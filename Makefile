@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= small
 
-.PHONY: install run test lint format bench lock worker beat clean
+.PHONY: install run test lint format bench bench-ingest lock worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ format: install
 ## bench: run the benchmarks against PostgreSQL (SCALE=small|large), write bench/results.json
 bench: install
 	$(MANAGE) bench --scale $(SCALE)
+
+## bench-ingest: ingest over HTTP (gunicorn, 3 concurrent clients) vs raw COPY, same run
+bench-ingest: install
+	$(MANAGE) bench --scale $(SCALE) --only ingest_http
 
 ## worker / beat: background processes for a PostgreSQL + Redis install
 worker: install

@@ -148,5 +148,17 @@ def markdown_table(results: list[Result]) -> str:
 
 
 def write_results(path: Path, results: list[Result]) -> None:
+    """Write ``results`` to ``path``, keeping rows of benchmarks this run did not measure
+    (``make bench-ingest`` adds its row beside the ones ``make bench`` wrote)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+    rows = [r.as_dict() for r in results]
+    fresh = {row["name"] for row in rows}
+    try:
+        kept = [row for row in json.loads(path.read_text()) if row.get("name") not in fresh]
+    except (OSError, ValueError, AttributeError, TypeError):
+        kept = []
+    path.write_text(json.dumps(kept + rows, indent=2) + "\n")
+
+
+def read_results(path: Path) -> list[Result]:
+    return [Result(**row) for row in json.loads(path.read_text())]

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from .harness import Result, Run, Scale
 
 BENCHMARKS = ("load", "ingest", "page360", "segments", "nps")
+# Run only when asked for with --only (they start servers): `make bench-ingest`.
+ON_REQUEST = ("ingest_http",)
 
 
 def run_benchmarks(
@@ -14,7 +16,9 @@ def run_benchmarks(
 ) -> list[Result]:
     """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data)."""
     bench = Run(scale=scale, seed=seed, log=log)
-    for name in BENCHMARKS:
+    for name in BENCHMARKS + ON_REQUEST:
+        if name in ON_REQUEST and name not in (only or ()):
+            continue
         if only and name not in only and name != "load":
             continue
         log(f"[{name}]")

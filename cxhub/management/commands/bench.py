@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from cxhub.benchmarking.harness import SCALES, format_table, markdown_table, write_results
-from cxhub.benchmarking.runner import BENCHMARKS, run_benchmarks
+from cxhub.benchmarking.harness import SCALES, format_table, markdown_table, read_results, write_results
+from cxhub.benchmarking.runner import BENCHMARKS, ON_REQUEST, run_benchmarks
 
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/cxhub_bench"
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", type=Path, default=settings.BASE_DIR / "bench" / "results.json")
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
-            "--only", nargs="*", choices=BENCHMARKS, help="Run only these (load always runs)."
+            "--only", nargs="*", choices=BENCHMARKS + ON_REQUEST, help="Run only these (load always runs)."
         )
         parser.add_argument("--keep-db", action="store_true", help="Keep the bench database afterwards.")
         parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         snippet.write_text(
             f"Scale `{scale}` ({SCALES[scale].customers:,} customers, {SCALES[scale].interactions:,} "
             f"interactions), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}.\n\n"
-            f"{markdown_table(results)}\n"
+            f"{markdown_table(read_results(output))}\n"
         )
         self.stdout.write(f"\nMachine: {machine}")
         self.stdout.write(
