@@ -45,6 +45,8 @@ class Customer(models.Model):
     quiet_hours_end = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not indexed on purpose: every inbound interaction moves it, and an unindexed column lets
+    # PostgreSQL update the row in place (HOT) instead of touching the table's dozen indexes.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=50, blank=True, help_text="Source system that created the profile.")
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone for quiet hours.")
@@ -56,7 +58,6 @@ class Customer(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
-            models.Index(fields=["-last_seen_at"], name="customer_last_seen_idx"),
         ]
 
     def __str__(self) -> str:
