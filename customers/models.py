@@ -146,14 +146,17 @@ class Consent(models.Model):
 
 
 class DirtyCustomer(models.Model):
-    """A customer whose derived data (segments, journeys, metrics, scores) must be recomputed."""
+    """A mark: this customer's derived data (segments, journeys, metrics, scores) must be recomputed.
 
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    Append-only: marking inserts a row and never waits on a worker holding older marks of the
+    same customer; the worker processes each customer once per batch and deletes the marks it
+    claimed. No database foreign key, so marking takes no lock on the customer row.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_constraint=False, related_name="+")
     marked_at = models.DateTimeField()
     reason = models.CharField(max_length=50, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["marked_at"], name="dirty_customer_marked_idx")]
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"

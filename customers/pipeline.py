@@ -22,6 +22,9 @@ from .models import DirtyCustomer
 
 logger = logging.getLogger("cxhub.pipeline")
 
+# pg_try_advisory_xact_lock(namespace, customer): the customer is being processed by a worker.
+LOCK_NAMESPACE = 0x44495254
+
 DirtyHandler = Callable[[list[int]], None]
 _handlers: dict[str, DirtyHandler] = {}
 
@@ -41,12 +44,17 @@ def mark_dirty(customer_ids: Iterable[int], *, reason: str = "", schedule: bool 
     if not ids:
         return
     now = timezone.now()
-    DirtyCustomer.objects.bulk_create(
-        [DirtyCustomer(customer_id=i, marked_at=now, reason=reason[:50]) for i in ids],
-        update_conflicts=True,
-        unique_fields=["customer"],
-        update_fields=["marked_at", "reason"],
-    )
+    if connection.vendor == "postgresql":  # one array parameter: no model instance per mark
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {DirtyCustomer._meta.db_table} (customer_id, marked_at, reason) "
+                "SELECT unnest(%s::bigint[]), %s, %s",
+                [ids, now, reason[:50]],
+            )
+    else:
+        DirtyCustomer.objects.bulk_create(
+            [DirtyCustomer(customer_id=i, marked_at=now, reason=reason[:50]) for i in ids]
+        )
     if schedule:
         transaction.on_commit(_schedule_processing)
 
@@ -74,21 +82,40 @@ def process_dirty_customers(*, batch_size: int = 1000, max_batches: int | None =
 
 
 def _process_one_batch(batch_size: int) -> int:
+    """Claim up to ``batch_size`` marks, run every handler once over their customers, delete the marks.
+
+    A mark added while we work is a new row, so it is processed again by a later batch.
+    """
     with transaction.atomic():
-        rows = DirtyCustomer.objects.order_by("marked_at")
-        if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True)
-        claimed = list(rows.values_list("customer_id", "marked_at")[:batch_size])
+        claimed = _claim(batch_size)
         if not claimed:
             return 0
-        ids = [customer_id for customer_id, _ in claimed]
+        ids = sorted({customer_id for _, customer_id in claimed})
         for name, handler in _handlers.items():
             try:
                 handler(ids)
             except Exception:
                 logger.exception("Dirty-customer handler %s failed; the batch stays queued.", name)
                 raise
-        # Delete only rows not re-marked while we worked: a newer mark must be processed again.
-        for customer_id, marked_at in claimed:
-            DirtyCustomer.objects.filter(customer_id=customer_id, marked_at=marked_at).delete()
-    return len(claimed)
+        DirtyCustomer.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
+    return len(ids)
+
+
+def _claim(batch_size: int) -> list[tuple[int, int]]:
+    """(mark id, customer id) of the oldest marks this worker may process now.
+
+    PostgreSQL: marks another worker holds are skipped, and so are customers another worker
+    is processing (a transaction-level advisory lock per customer), so two workers never
+    process one customer at once. SQLite serialises writers already.
+    """
+    if connection.vendor != "postgresql":
+        return list(DirtyCustomer.objects.order_by("pk").values_list("pk", "customer_id")[:batch_size])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH marks AS MATERIALIZED (SELECT id, customer_id FROM {DirtyCustomer._meta.db_table} "
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "SELECT id, customer_id FROM marks "
+            "WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4) ORDER BY id",
+            [batch_size, LOCK_NAMESPACE],
+        )
+        return cursor.fetchall()

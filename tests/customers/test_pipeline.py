@@ -1,4 +1,6 @@
+import psycopg
 import pytest
+from django.db import connection
 
 from customers import pipeline
 from customers.models import DirtyCustomer
@@ -53,3 +55,38 @@ def test_marking_schedules_processing_on_commit(recorded_batches, celery_eager):
     # The task runs at commit (in-process here; a worker does it in production).
     assert recorded_batches == [[customer.pk]]
     assert not DirtyCustomer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_mark_added_while_the_customer_is_processed_is_processed_again(recorded_batches):
+    customer = CustomerFactory()
+    pipeline.mark_dirty([customer.pk], schedule=False)
+
+    def remark_once(ids):  # as an ingest committing while the worker works
+        if len(recorded_batches) == 1:
+            pipeline.mark_dirty(ids, reason="again", schedule=False)
+
+    pipeline.register_dirty_handler("remark", remark_once)
+    assert pipeline.process_dirty_customers() == 2
+    assert recorded_batches == [[customer.pk], [customer.pk]]
+    assert not DirtyCustomer.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_customer_another_worker_is_processing_is_left_for_later(recorded_batches):
+    busy, free = CustomerFactory(), CustomerFactory()
+    pipeline.mark_dirty([busy.pk, free.pk], schedule=False)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [pipeline.LOCK_NAMESPACE, busy.pk])
+        assert pipeline.process_dirty_customers() == 1
+        assert recorded_batches == [[free.pk]]
+        assert list(DirtyCustomer.objects.values_list("customer_id", flat=True)) == [busy.pk]
+    finally:
+        other.close()  # the other worker is done
+    assert pipeline.process_dirty_customers() == 1
+    assert recorded_batches == [[free.pk], [busy.pk]]
