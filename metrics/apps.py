@@ -8,11 +8,12 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         from customers.pipeline import register_dirty_handler
 
-        from . import conditions, panels, services
+        from . import conditions, panels, segment_kpis, services
 
         register_dirty_handler("metrics", services.on_dirty_customers)
         conditions.register()
         panels.register()
+        segment_kpis.register()
         _register_merge_relation()
 
 

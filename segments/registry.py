@@ -122,3 +122,88 @@ class CompileContext:
         from .compiler import compile_node
 
         return compile_node(rule, self)
+
+
+# --- KPI providers -------------------------------------------------------------------------------
+#
+# Higher apps add figures to a segment's KPIs (``GET …/segments/<id>/kpis/`` and the segment
+# page) the same way they add conditions, without ``segments`` importing them::
+#
+#     from segments.registry import KpiProvider, KpiWindow, register_kpi_provider
+#
+#     def segment_nps(window: KpiWindow) -> dict:
+#         rows = SurveyResponse.objects.filter(customer_id__in=window.members, ...)
+#         ...
+#
+#     register_kpi_provider(
+#         KpiProvider(key="nps", title="NPS", compute=segment_nps, serializer=NpsFigureSerializer)
+#     )
+#
+# ``compute`` must stay a constant number of queries whatever the segment's size: use
+# ``window.members`` as a subquery (``customer_id__in=window.members``), never a list of ids.
+
+
+@dataclass(frozen=True)
+class KpiWindow:
+    """What a KPI provider computes over.
+
+    ``members`` is a queryset of the current members' customer ids (``values("customer_id")``),
+    to be used as a subquery; ``since`` is inclusive and ``until`` exclusive (both UTC).
+    """
+
+    segment: Any
+    members: Any
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True)
+class KpiProvider:
+    """One figure (or group of figures) under ``key`` in a segment's KPIs.
+
+    ``compute(window)`` returns a JSON-friendly dict shaped like ``serializer`` (a DRF
+    serializer class; it renders the figure and documents it in the OpenAPI schema);
+    ``figures(result)`` returns ``[(label, text), …]`` for the segment page.
+    """
+
+    key: str
+    title: str
+    compute: Callable[[KpiWindow], dict]
+    serializer: Any
+    figures: Callable[[dict], list[tuple[str, str]]] | None = None
+
+
+# Keys of the figures segments computes itself; a provider may not shadow them.
+RESERVED_KPI_KEYS = frozenset(
+    {
+        "segment",
+        "days",
+        "period",
+        "since",
+        "until",
+        "last_computed_at",
+        "size",
+        "size_at_start",
+        "entered",
+        "exited",
+        "net_change",
+        "retained",
+        "retention_rate",
+        "per_day",
+        "per_period",
+        "economics",
+    }
+)
+
+_kpi_providers: dict[str, KpiProvider] = {}
+
+
+def register_kpi_provider(provider: KpiProvider) -> None:
+    """Register (or replace) the provider of the figures under ``provider.key``."""
+    if provider.key in RESERVED_KPI_KEYS:
+        raise ValueError(f"{provider.key!r} is a built-in segment KPI")
+    _kpi_providers[provider.key] = provider
+
+
+def kpi_providers() -> list[KpiProvider]:
+    return list(_kpi_providers.values())

@@ -11,8 +11,11 @@ from cxhub.roles import ADMIN, AGENT, MARKETER, role_required
 
 from . import selectors, services
 from .models import Purpose, Segment, SegmentRun
+from .registry import kpi_providers
 
 MEMBERS_SHOWN = 50
+KPI_DAYS = 30
+KPI_DAY_CHOICES = (7, 30, 90, 365)
 
 
 @role_required(AGENT, MARKETER, ADMIN)
@@ -28,10 +31,28 @@ def segment_list(request):
     )
 
 
+def _kpi_options(params) -> tuple[int, str]:
+    """``?days=`` and ``?period=`` of the page; values the API would refuse fall back to the defaults."""
+    period = params.get("period", "day")
+    raw_days = params.get("days", "")
+    days = int(raw_days) if raw_days.isascii() and raw_days.isdigit() and len(raw_days) < 4 else KPI_DAYS
+    if not 1 <= days <= selectors.MAX_KPI_DAYS:
+        days = KPI_DAYS
+    return days, period if period in selectors.PERIODS else "day"
+
+
 @role_required(AGENT, MARKETER, ADMIN)
 def segment_detail(request, pk: int):
     segment = get_object_or_404(Segment.objects.select_related("parent", "owner"), pk=pk)
     members = selectors.segment_members(segment=segment).order_by("-id")[:MEMBERS_SHOWN]
+    days, period = _kpi_options(request.GET)
+    kpis = selectors.segment_kpis(segment=segment, days=days, period=period)
+    provider_figures = [
+        figure
+        for provider in kpi_providers()
+        if provider.figures and provider.key in kpis
+        for figure in provider.figures(kpis[provider.key])
+    ]
     return render(
         request,
         "segments/detail.html",
@@ -39,7 +60,10 @@ def segment_detail(request, pk: int):
             "segment": segment,
             "members": members,
             "members_shown": MEMBERS_SHOWN,
-            "kpis": selectors.segment_kpis(segment=segment, days=30),
+            "kpis": kpis,
+            "provider_figures": provider_figures,
+            "periods": selectors.PERIODS,
+            "kpi_day_choices": KPI_DAY_CHOICES,
             "runs": SegmentRun.objects.filter(segment=segment).order_by("-id")[:10],
             "children": segment.children.order_by("name"),
         },

@@ -1,4 +1,4 @@
-"""Segments API: CRUD, schema, preview, recompute, runs, members (JSON and CSV), movements, static lists."""
+"""Segments API: CRUD, schema, preview, recompute, runs, members (JSON, CSV), movements, KPIs, lists."""
 
 import csv
 
@@ -24,12 +24,14 @@ from ..registry import rule_schema
 from .serializers import (
     CustomerBriefSerializer,
     FreezeSerializer,
+    KpiQuerySerializer,
     MemberChangeSerializer,
     MemberSerializer,
     MovementSerializer,
     PreviewSerializer,
     RulesInputSerializer,
     RunSerializer,
+    SegmentKpisSerializer,
     SegmentSerializer,
 )
 
@@ -112,13 +114,14 @@ class SegmentViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(MovementSerializer(page, many=True).data)
 
+    @extend_schema(parameters=[KpiQuerySerializer], responses=SegmentKpisSerializer)
     @action(detail=True, methods=["get"])
     def kpis(self, request, pk=None):
-        try:
-            days = max(1, min(int(request.query_params.get("days", 30)), 366))
-        except ValueError as exc:
-            raise DomainError("days: must be a whole number", field="days") from exc
-        return Response(selectors.segment_kpis(segment=self.get_object(), days=days))
+        """Size over time, entries and exits per period, cost to serve, value and NPS of the members."""
+        query = KpiQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        kpis = selectors.segment_kpis(segment=self.get_object(), **query.validated_data)
+        return Response(SegmentKpisSerializer(kpis).data)
 
     @action(detail=True, methods=["get", "post"])
     def members(self, request, pk=None):
