@@ -253,7 +253,7 @@ def _import_batch(rows: list[_ParsedRow], *, source: str, unit, result: ImportRe
     if unit is not None:
         through = Customer.business_units.through
         through.objects.bulk_create(
-            [through(customer_id=r.customer.pk, businessunit_id=unit.pk) for r in resolutions],
+            [through(customer_id=r.customer_id, businessunit_id=unit.pk) for r in resolutions],
             ignore_conflicts=True,
         )
 

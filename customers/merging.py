@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -158,6 +158,26 @@ def lock_customers(ids) -> dict[int, Customer]:
     """Lock the rows in ascending id order (one statement) so concurrent merges cannot deadlock."""
     rows = Customer.objects.select_for_update().filter(pk__in=sorted(set(ids))).order_by("pk")
     return {c.pk: c for c in rows}
+
+
+def share_lock_customers(ids) -> dict[int, int | None]:
+    """Key-share lock the rows in ascending id order; return {id: merged_into_id}.
+
+    Other readers and plain updates (``last_seen_at``) do not wait on it; a merge, which locks
+    for update, does. (The ORM offers no FOR KEY SHARE, hence the SQL.)
+    """
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":  # SQLite serialises writers already
+        return dict(Customer.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, merged_into_id FROM {Customer._meta.db_table} WHERE id = ANY(%s) "
+            "ORDER BY id FOR KEY SHARE",
+            [ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def lock_live_pair(first_id: int, second_id: int, *, follow: bool) -> tuple[Customer, Customer] | None:

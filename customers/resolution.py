@@ -20,7 +20,7 @@ from cxhub.errors import DomainError
 
 from . import pipeline
 from .identities import normalize_identity
-from .merging import MergeRules, choose_survivor, lock_customers, merge_locked
+from .merging import MergeRules, choose_survivor, lock_customers, merge_locked, share_lock_customers
 from .models import BlockedIdentityValue, BusinessUnit, Customer, Identity, IdentityKind, LifecycleStage
 from .selectors import survivor_ids
 
@@ -36,11 +36,27 @@ TRAIT_MAX_LENGTH = {
 }
 
 
-@dataclass(frozen=True)
 class Resolution:
-    customer: Customer  # the surviving profile
-    created: bool
-    merged_ids: list[int]  # ids merged into it by this call
+    """The outcome for one identity set: the surviving profile, whether it is new, what merged into it."""
+
+    def __init__(self, *, customer_id: int, created: bool, merged_ids: list[int], customer: Customer | None):
+        self.customer_id = customer_id
+        self.created = created
+        self.merged_ids = merged_ids  # ids merged into it by this call
+        self._customer = customer
+
+    @property
+    def customer(self) -> Customer:
+        # Profiles a batch only referred to are not loaded; fetched when someone asks.
+        if self._customer is None:
+            self._customer = Customer.objects.get(pk=self.customer_id)
+        return self._customer
+
+    def __repr__(self) -> str:
+        return (
+            f"Resolution(customer_id={self.customer_id}, created={self.created}, "
+            f"merged_ids={self.merged_ids})"
+        )
 
 
 def _as_key(item) -> IdentityKey:
@@ -128,7 +144,14 @@ class _Resolver:
         return target
 
     # -- loading ------------------------------------------------------------------
-    def load(self, keys: set[IdentityKey]) -> None:
+    def load(self, keys: set[IdentityKey], sets: list[tuple[list[IdentityKey], bool]]) -> None:
+        """Look the identities up; lock the profiles this batch may write, share-lock the rest.
+
+        ``sets`` is every identity set with whether it brings traits. Profiles that may gain
+        an identity, traits or a merge are locked for update (full rows, in id order); those
+        only referred to get a key-share lock, which concurrent batches do not wait on but a
+        merge does, so an interaction is never filed under a profile being merged away.
+        """
         values = {value for _, _, value in keys}
         if not values:
             return
@@ -143,14 +166,19 @@ class _Resolver:
         owners = set(self.owner.values())
         if not owners:
             return
-        self.customers = lock_customers(owners)
+        writes = self._written_owners(sets)
+        self.customers = lock_customers(writes)
+        shared = share_lock_customers(owners - writes)
         stale = {pk: c.merged_into_id for pk, c in self.customers.items() if c.merged_into_id is not None}
+        stale.update({pk: merged_into for pk, merged_into in shared.items() if merged_into is not None})
         if stale:  # identities left on a merged profile (e.g. by a concurrent merge): use the survivor
             live = survivor_ids(stale)
             self.customers.update(lock_customers(set(live.values()) - set(self.customers)))
             for pk, survivor in live.items():
                 if survivor != pk:
                     self.alias[pk] = survivor
+        if not self.customers:
+            return
         counted = (
             Identity.objects.filter(customer_id__in=list(self.customers))
             .values("customer_id", "kind", "namespace")
@@ -158,6 +186,22 @@ class _Resolver:
         )
         for row in counted:
             self.counts[(row["customer_id"], row["kind"], row["namespace"])] = row["n"]
+
+    def _written_owners(self, sets: list[tuple[list[IdentityKey], bool]]) -> set[int]:
+        """Owners of known identities that a set may attach to, set traits on or merge.
+
+        Decided before any lock from what the lookup found; a profile whose identity only
+        becomes known later in the batch was attached by an earlier set, so it is in here.
+        """
+        written: set[int] = set()
+        for keys, has_traits in sets:
+            owners = {self.owner[k] for k in keys if k in self.owner}
+            if owners and (len(owners) > 1 or has_traits or self._brings_new(keys)):
+                written |= owners
+        return written
+
+    def _brings_new(self, keys: list[IdentityKey]) -> bool:
+        return any(k not in self.owner and not self.blocklist.blocks(k[0], k[2]) for k in keys)
 
     def _recount(self, customer_id: int) -> None:
         for key in [k for k in self.counts if k[0] == customer_id]:
@@ -326,14 +370,18 @@ class _Resolver:
         self.changed.update(real(t) for _, t in self.pending_identities)
         self.changed.update(real_id.values())
         pipeline.mark_dirty([pk for pk in self.changed if pk > 0], reason="resolution", schedule=schedule)
-        return [
-            Resolution(
-                customer=self.customers[raced.get(real(o.target), real(o.target))],
-                created=o.created and self.find(o.target) == o.target and real(o.target) not in raced,
-                merged_ids=o.merged_ids,
+        resolutions = []
+        for o in outcomes:
+            customer_id = raced.get(real(o.target), real(o.target))
+            resolutions.append(
+                Resolution(
+                    customer_id=customer_id,
+                    created=o.created and self.find(o.target) == o.target and real(o.target) not in raced,
+                    merged_ids=o.merged_ids,
+                    customer=self.customers.get(customer_id),
+                )
             )
-            for o in outcomes
-        ]
+        return resolutions
 
     def _absorb_concurrent_creations(self, real, created_ids: set[int]) -> dict[int, int]:
         """Fold our new profiles into the owners of identities a concurrent transaction inserted first.
@@ -458,9 +506,9 @@ def _resolve(
     all_keys = {_as_key(k) for s in identity_sets for k in s}
     with transaction.atomic():
         resolver = _Resolver(source=source, actor=actor)
-        resolver.load(all_keys)
-        outcomes = [
-            resolver.resolve_set([_as_key(k) for k in keys], traits[i] if traits else None)
-            for i, keys in enumerate(identity_sets)
-        ]
+        key_sets = [[_as_key(k) for k in keys] for keys in identity_sets]
+        set_traits = [traits[i] if traits else None for i in range(len(key_sets))]
+        brings_traits = [bool(t and (t[0] or t[1])) for t in set_traits]
+        resolver.load(all_keys, list(zip(key_sets, brings_traits, strict=True)))
+        outcomes = [resolver.resolve_set(keys, t) for keys, t in zip(key_sets, set_traits, strict=True)]
         return resolver.flush(outcomes, schedule=schedule)

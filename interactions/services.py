@@ -146,20 +146,17 @@ def resolve_identity_sets(identity_sets: Sequence[Sequence[tuple[str, str, str]]
 
     try:
         with transaction.atomic():
-            resolutions = resolve_customers(identity_sets=identity_sets, source=source)
-        resolved: list = [r.customer for r in resolutions]
+            resolved: list = resolve_customers(identity_sets=identity_sets, source=source)
     except DomainError:
         # One set breaks the bulk call (e.g. a merge rule): resolve one by one to isolate it.
         resolved = []
         for identities in identity_sets:
             try:
                 with transaction.atomic():
-                    resolved.append(resolve_customers(identity_sets=[identities], source=source)[0].customer)
+                    resolved.append(resolve_customers(identity_sets=[identities], source=source)[0])
             except DomainError as exc:
                 resolved.append(ItemError(exc.message, field="customer", code=exc.code))
-    merged = [c.pk for c in resolved if isinstance(c, Customer) and c.merged_into_id]
-    survivors = survivor_ids(merged) if merged else {}
-    return [c if isinstance(c, ItemError) else survivors.get(c.pk, c.pk) for c in resolved]
+    return [r if isinstance(r, ItemError) else r.customer_id for r in resolved]
 
 
 def resolve_item_customers(

@@ -90,6 +90,9 @@ def insert_rows_postgres(rows: list[dict]) -> list[tuple[int, bool]]:
 def update_last_seen_postgres(seen: dict[int, datetime]) -> None:
     """Move ``last_seen_at`` forward, locking customer rows in id order (no deadlocks between batches).
 
+    FOR NO KEY UPDATE, as the UPDATE itself takes: it does not wait on the key-share locks
+    other batches hold on the same customers while they resolve identities.
+
     Only rows that actually move are locked and written: customer rows carry many indexes.
     """
     ids = sorted(seen)
@@ -98,7 +101,7 @@ def update_last_seen_postgres(seen: dict[int, datetime]) -> None:
             "WITH m AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(customer_id, seen)), "
             "moving AS (SELECT c.id, m.seen FROM customers_customer c JOIN m ON m.customer_id = c.id "
             "  WHERE c.id = ANY(%s::bigint[]) AND (c.last_seen_at IS NULL OR c.last_seen_at < m.seen) "
-            "  ORDER BY c.id FOR UPDATE OF c) "
+            "  ORDER BY c.id FOR NO KEY UPDATE OF c) "
             "UPDATE customers_customer c SET last_seen_at = moving.seen FROM moving "
             "WHERE c.id = moving.id AND (c.last_seen_at IS NULL OR c.last_seen_at < moving.seen)",
             [ids, [seen[i] for i in ids], ids],

@@ -244,7 +244,7 @@ def _apply_profile_message(message: Message, *, client) -> None:
         # Bad trait values never lose the identities: resolve without them.
         logger.info("tracking %s %s: traits ignored (%s)", message.type, message.message_id, exc.message)
         resolution = resolve_customer(identities=identities, source=source)
-    mark_dirty([resolution.customer.pk], reason=message.type)
+    mark_dirty([resolution.customer_id], reason=message.type)
 
 
 def _previous_identity(previous: str, *, namespace: str) -> tuple[str, str, str]:

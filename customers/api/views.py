@@ -145,7 +145,7 @@ class ResolveView(GenericAPIView):
         result = services.resolve_customer(
             identities=keys, traits=data.validated_data["traits"], source=source, actor=actor_of(request)
         )
-        customer = Customer.objects.prefetch_related("business_units").get(pk=result.customer.pk)
+        customer = Customer.objects.prefetch_related("business_units").get(pk=result.customer_id)
         body = {**CustomerSerializer(customer).data, "merged_ids": result.merged_ids}
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

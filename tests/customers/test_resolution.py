@@ -267,8 +267,8 @@ def test_profile_created_concurrently_for_the_same_identity_is_folded_into_the_f
     winner = CustomerFactory()
     original_load = resolution._Resolver.load
 
-    def load_then_lose_the_race(self, keys):
-        original_load(self, keys)
+    def load_then_lose_the_race(self, keys, sets):
+        original_load(self, keys, sets)
         # Another transaction inserts the same new identity after our lookup and commits first.
         Identity.objects.create(customer=winner, kind="email", value="race@example.org")
 

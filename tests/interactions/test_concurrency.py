@@ -4,8 +4,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from customers.merging import merge_customers
+from customers.models import Identity
 from interactions.models import Interaction
 from interactions.services import ingest_interactions
 from tests.factories import CustomerFactory
@@ -69,3 +71,51 @@ def test_overlapping_batches_in_opposite_orders_store_each_key_once():
     assert (
         Interaction.objects.filter(external_id__startswith="i-").values("customer").distinct().count() == 20
     )
+
+
+def test_a_merge_waits_for_a_batch_filing_under_the_merged_profile():
+    survivor, merged = CustomerFactory(), CustomerFactory()
+    Identity.objects.create(customer=merged, kind="email", value="kept@example.com")
+    ingested, release, merge_done, errors = threading.Event(), threading.Event(), threading.Event(), []
+    item = {
+        "source": "shop",
+        "external_id": "during-merge",
+        "channel": "email",
+        "direction": "outbound",  # no last_seen_at update: only the resolution's lock holds the merge
+        "type": "email_sent",
+        "occurred_at": T0.isoformat(),
+        "customer": {"email": "kept@example.com"},
+    }
+
+    def ingest_and_hold():
+        try:
+            with transaction.atomic():
+                ingest_interactions(items=[item])  # resolves to the profile about to be merged
+                ingested.set()
+                release.wait(timeout=30)
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def merge():
+        try:
+            ingested.wait(timeout=30)
+            merge_customers(survivor=survivor.pk, merged=merged.pk)
+            merge_done.set()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ingest_and_hold), threading.Thread(target=merge)]
+    for thread in threads:
+        thread.start()
+    assert ingested.wait(timeout=30)
+    assert not merge_done.wait(timeout=1), "the merge did not wait for the open batch"
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert merge_done.is_set()
+    assert Interaction.objects.get(external_id="during-merge").customer_id == survivor.pk
