@@ -46,8 +46,8 @@ def nps_figures(result: dict) -> list[tuple[str, str]]:
         ("NPS", f"{result['nps']:+.1f} ± {result['margin_of_error']:.1f}"),
         (
             "NPS responses",
-            f"{result['n']}: {result['promoters']} promoters, {result['passives']} passives, "
-            f"{result['detractors']} detractors",
+            f"{result['n']} (promoters {result['promoters']}, passives {result['passives']}, "
+            f"detractors {result['detractors']})",
         ),
     ]
 
