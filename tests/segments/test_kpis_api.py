@@ -170,6 +170,38 @@ def test_openapi_describes_the_kpis_parameters_and_figures(db):
     assert {"size", "per_day", "per_period", "economics", "retention_rate", "nps"} <= set(kpis["properties"])
 
 
+@pytest.fixture
+def keep_test_connection():
+    """Requests through the WSGI app must not close the test's connection (as in the API fuzz test)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("members", [0, 2])
+def test_kpis_responses_conform_to_the_openapi_schema(api_client_with, priced, keep_test_connection, members):
+    import schemathesis
+
+    from cxhub.wsgi import application
+
+    token = api_client_with("segments:read").token
+    segment = _static("conform")
+    _list_with(segment, members, priced)
+    operation = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)[
+        "/api/v1/segments/{id}/kpis/"
+    ]["GET"]
+    case = operation.Case(path_parameters={"id": segment.pk}, query={"days": 40, "period": "month"})
+    response = case.call(headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    operation.validate_response(response)  # raises when a field is missing, mistyped or null unexpectedly
+
+
 # --- the segment page ----------------------------------------------------------------------------
 
 
