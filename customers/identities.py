@@ -10,6 +10,7 @@ from cxhub.errors import DomainError
 from .models import IdentityKind
 
 MAX_VALUE_LENGTH = 254
+KINDS = frozenset(IdentityKind.values)  # Enum.values rebuilds a list on every access
 
 
 class InvalidIdentity(DomainError):
@@ -39,7 +40,7 @@ def normalize_phone(value: str, region: str | None = None) -> str:
 
 def normalize_identity(kind: str, value, namespace: str = "") -> tuple[str, str, str]:
     """Return (kind, namespace, value) in canonical form or raise InvalidIdentity."""
-    if kind not in IdentityKind.values:
+    if kind not in KINDS:
         raise InvalidIdentity(f"Unknown identity kind {kind!r}.", field="kind")
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidIdentity(f"{kind} must be a string.", field=kind)
