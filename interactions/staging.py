@@ -1,15 +1,22 @@
-"""The PostgreSQL batch path: COPY into a staging table, then one set-based INSERT … ON CONFLICT.
+"""The PostgreSQL batch path: rows COPYed straight into the table, or through a staging table.
 
-Ids are drawn from the table's sequence up front and written into the staging rows, so
-``RETURNING id`` tells exactly which rows were new; the rest are duplicates of an
-existing ``(source, external_id)`` (or of an earlier item in the same batch), looked up
-with one join.
+Ids are drawn from the table's sequence up front and written with the rows, so the caller
+learns every row's id without a RETURNING per row.
+
+The caller has already answered the (source, external_id) keys stored before the batch,
+so a conflict can only come from a concurrent batch carrying the same keys. The fast path
+therefore COPYs the batch's distinct rows directly into ``interactions_interaction``
+inside a savepoint (COPY writes rows in bulk, several times faster than INSERT … SELECT).
+Should a concurrent batch have stored one of the keys meanwhile, the COPY fails with a
+unique violation, the savepoint is rolled back and the batch takes the careful path:
+COPY into a staging table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING
+RETURNING`` and one join to find the rows that already existed.
 """
 
 import json
 from datetime import datetime
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 STAGING_TABLE = "interaction_staging"
 # (column, staging type): the Interaction columns a batch writes, in COPY order.
@@ -50,40 +57,95 @@ def _ensure_staging(cursor) -> None:
     cursor.execute(f"TRUNCATE {STAGING_TABLE}")
 
 
+def _copy_values(pk: int, row: dict, position: int | None = None) -> list:
+    values = [pk] if position is None else [position, pk]
+    for name in NAMES[1:]:
+        value = row.get(name)
+        values.append(json.dumps(value) if name in JSON_COLUMNS else value)
+    return values
+
+
+def _draw_ids(cursor, count: int) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence('interactions_interaction', 'id')) "
+        "FROM generate_series(1, %s)",
+        [count],
+    )
+    return [pk for (pk,) in cursor.fetchall()]
+
+
 def insert_rows_postgres(rows: list[dict]) -> list[tuple[int, bool]]:
     """Insert ``rows`` set-based (caller holds the transaction); return (id, created) per row."""
+    # A key repeated inside the batch: its first row is stored, the others are its duplicates.
+    first: dict[tuple[str, str], int] = {}
+    distinct: list[int] = []
+    for position, row in enumerate(rows):
+        if row.get("external_id") is not None:
+            key = (row["source"], row["external_id"])
+            if key in first:
+                continue
+            first[key] = position
+        distinct.append(position)
     with connection.cursor() as cursor:
-        _ensure_staging(cursor)
+        ids = _draw_ids(cursor, len(distinct))
+        try:
+            with transaction.atomic():  # a savepoint: a unique violation undoes only the COPY
+                # Key order, as the careful path: concurrent batches take index locks alike.
+                order = sorted(range(len(distinct)), key=lambda i: _sort_key(rows[distinct[i]], i))
+                # (psycopg's COPY bypasses Django's cursor: map its errors to Django's here.)
+                statement = f"COPY interactions_interaction ({_COLUMN_LIST}) FROM STDIN"
+                with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+                    for i in order:
+                        copy.write_row(_copy_values(ids[i], rows[distinct[i]]))
+        except IntegrityError:
+            return _insert_through_staging(cursor, rows)
+    return _outcomes(rows, first, dict(zip(distinct, ids, strict=True)))
+
+
+def _outcomes(rows: list[dict], first: dict, stored: dict[int, int]) -> list[tuple[int, bool]]:
+    outcomes = []
+    for position, row in enumerate(rows):
+        if position in stored:
+            outcomes.append((stored[position], True))
+        else:
+            outcomes.append((stored[first[(row["source"], row["external_id"])]], False))
+    return outcomes
+
+
+def _sort_key(row: dict, position: int) -> tuple:
+    return (row["source"], row["external_id"] is None, row["external_id"] or "", position)
+
+
+def _insert_through_staging_now(rows: list[dict]) -> list[tuple[int, bool]]:
+    """The careful path on its own (tests run every ingest case through it)."""
+    with connection.cursor() as cursor:
+        return _insert_through_staging(cursor, rows)
+
+
+def _insert_through_staging(cursor, rows: list[dict]) -> list[tuple[int, bool]]:
+    """INSERT … SELECT … ON CONFLICT DO NOTHING from a staging table: safe against any conflict."""
+    _ensure_staging(cursor)
+    ids = _draw_ids(cursor, len(rows))
+    with cursor.cursor.copy(f"COPY {STAGING_TABLE} (ord, {_COLUMN_LIST}) FROM STDIN") as copy:
+        for position, (pk, row) in enumerate(zip(ids, rows, strict=True)):
+            copy.write_row(_copy_values(pk, row, position))
+    # Insert in key order so concurrent batches take index locks in the same order.
+    cursor.execute(
+        f"INSERT INTO interactions_interaction ({_COLUMN_LIST}) "
+        f"SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} ORDER BY source, external_id, ord "
+        "ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING "
+        "RETURNING id"
+    )
+    inserted = {pk for (pk,) in cursor.fetchall()}
+    existing: dict[int, int] = {}
+    if len(inserted) < len(rows):
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('interactions_interaction', 'id')) "
-            "FROM generate_series(1, %s)",
-            [len(rows)],
+            f"SELECT s.ord, i.id FROM {STAGING_TABLE} s JOIN interactions_interaction i "
+            "ON i.source = s.source AND i.external_id = s.external_id "
+            "WHERE s.external_id IS NOT NULL AND NOT (s.id = ANY(%s))",
+            [list(inserted)],
         )
-        ids = [pk for (pk,) in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {STAGING_TABLE} (ord, {_COLUMN_LIST}) FROM STDIN") as copy:
-            for position, (pk, row) in enumerate(zip(ids, rows, strict=True)):
-                values = [position, pk]
-                for name in NAMES[1:]:
-                    value = row.get(name)
-                    values.append(json.dumps(value) if name in JSON_COLUMNS else value)
-                copy.write_row(values)
-        # Insert in key order so concurrent batches take index locks in the same order.
-        cursor.execute(
-            f"INSERT INTO interactions_interaction ({_COLUMN_LIST}) "
-            f"SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} ORDER BY source, external_id, ord "
-            "ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING "
-            "RETURNING id"
-        )
-        inserted = {pk for (pk,) in cursor.fetchall()}
-        existing: dict[int, int] = {}
-        if len(inserted) < len(rows):
-            cursor.execute(
-                f"SELECT s.ord, i.id FROM {STAGING_TABLE} s JOIN interactions_interaction i "
-                "ON i.source = s.source AND i.external_id = s.external_id "
-                "WHERE s.external_id IS NOT NULL AND NOT (s.id = ANY(%s))",
-                [list(inserted)],
-            )
-            existing = dict(cursor.fetchall())
+        existing = dict(cursor.fetchall())
     return [(pk, True) if pk in inserted else (existing[position], False) for position, pk in enumerate(ids)]
 
 

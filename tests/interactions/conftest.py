@@ -1,13 +1,24 @@
 import pytest
 
-from interactions import services
+from interactions import services, staging
 
 
-@pytest.fixture(params=["orm", pytest.param("set_based", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "orm",
+        pytest.param("copy", marks=pytest.mark.postgres),
+        pytest.param("staging", marks=pytest.mark.postgres),
+    ]
+)
 def ingest_path(request, monkeypatch):
-    """Run a test through the ORM batch path and, on PostgreSQL, through the staging (COPY) path."""
+    """Run a test through each batch path: the ORM one, and on PostgreSQL the direct COPY and
+    the staging-table one (which the COPY falls back to when a concurrent batch stored a key)."""
     if request.param == "orm":
         monkeypatch.setattr(services, "set_based", lambda: False)
+    elif request.param == "staging":
+        monkeypatch.setattr(
+            staging, "insert_rows_postgres", lambda rows: staging._insert_through_staging_now(rows)
+        )
     return request.param
 
 

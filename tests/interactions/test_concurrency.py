@@ -119,3 +119,56 @@ def test_a_merge_waits_for_a_batch_filing_under_the_merged_profile():
     assert not errors, errors
     assert merge_done.is_set()
     assert Interaction.objects.get(external_id="during-merge").customer_id == survivor.pk
+
+
+def test_a_key_a_concurrent_batch_stores_meanwhile_is_answered_as_a_duplicate():
+    ann = CustomerFactory()
+
+    def order(n):
+        return {
+            "source": "shop",
+            "external_id": f"race-{n}",
+            "channel": "web",
+            "type": "order_placed",
+            "occurred_at": T0.isoformat(),
+            "customer_id": ann.pk,
+        }
+
+    first_open, release, results, errors = threading.Event(), threading.Event(), {}, []
+
+    def first_batch():
+        try:
+            with transaction.atomic():
+                results["first"] = ingest_interactions(items=[order(1)])
+                first_open.set()
+                release.wait(timeout=30)
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second_batch():
+        try:
+            first_open.wait(timeout=30)
+            # Its duplicate check cannot see the first batch's row yet: the COPY meets it.
+            results["second"] = ingest_interactions(items=[order(1), order(2)])
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_batch), threading.Thread(target=second_batch)]
+    for thread in threads:
+        thread.start()
+    assert first_open.wait(timeout=30)
+    threads[1].join(timeout=1)  # the second batch waits on the first one's key
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    stored = results["first"].results[0]["id"]
+    assert [(r["status"], r.get("id") == stored) for r in results["second"].results] == [
+        ("duplicate", True),
+        ("created", False),
+    ]
+    assert Interaction.objects.filter(external_id__startswith="race-").count() == 2
