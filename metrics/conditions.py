@@ -4,12 +4,14 @@
    "latest_category"?: "promoter|passive|detractor", "average"?: {"op": "gte", "value": 5}}``
 
 With neither ``latest_category`` nor ``average`` it means "answered at least once". Each
-part compiles to an ``Exists`` over ``SurveyResponse`` (always two-valued, so ``not`` is exact).
+part compiles to an ``Exists`` over ``SurveyResponse`` or, for the latest category, a scalar
+subquery wrapped to be two-valued (never NULL), so ``not`` is exact.
 """
 
 from datetime import timedelta
 
 from django.db.models import Avg, Exists, OuterRef, Q, Subquery
+from django.db.models.lookups import In
 
 from . import scores
 from .models import SurveyResponse
@@ -55,22 +57,21 @@ def _responses(condition: dict, now, customer_ref: str):
 
 
 def compile_survey(condition: dict, ctx) -> Q:
+    from segments.conditions import two_valued
     from segments.errors import InvalidRule
 
     kind = condition["survey"]["kind"]
-    q = Q(Exists(_responses(condition, ctx.now, "pk")))
     category = condition.get("latest_category")
-    if category:
-        if kind != "nps":
-            raise InvalidRule(
-                "latest_category applies to NPS surveys only.", field=f"{ctx.path}.latest_category"
-            )
-        latest = _responses(condition, ctx.now, "customer").order_by("-responded_at", "-id").values("pk")[:1]
-        low, high = CATEGORY_RANGES[category]
-        q &= Q(
-            Exists(_responses(condition, ctx.now, "pk").filter(pk=Subquery(latest), score__range=(low, high)))
-        )
     average = condition.get("average")
+    if category and kind != "nps":
+        raise InvalidRule("latest_category applies to NPS surveys only.", field=f"{ctx.path}.latest_category")
+    parts: list[Q] = []
+    if category:
+        # The latest score as one correlated scalar subquery, compared once: the planner can
+        # drive it from the other conditions' customers instead of joining every response.
+        latest = _responses(condition, ctx.now, "pk").order_by("-responded_at", "-id").values("score")[:1]
+        low, high = CATEGORY_RANGES[category]
+        parts.append(two_valued(Q(In(Subquery(latest), list(range(low, high + 1))))))
     if average:
         op = average["op"]
         having = (
@@ -84,7 +85,12 @@ def compile_survey(condition: dict, ctx) -> Q:
             .annotate(avg_score=Avg("score"))
             .filter(having)
         )
-        q &= Q(Exists(averaged))
+        parts.append(Q(Exists(averaged)))
+    if not parts:  # "answered at least once"; the parts above imply it
+        parts.append(Q(Exists(_responses(condition, ctx.now, "pk"))))
+    q = parts[0]
+    for part in parts[1:]:
+        q &= part
     return q
 
 

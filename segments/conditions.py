@@ -3,6 +3,7 @@ consent state, interaction aggregates and membership of other segments."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 
@@ -22,6 +23,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import Exact, In
 from django.utils.dateparse import parse_date
 
 from customers.models import Consent, Customer, Identity
@@ -29,6 +31,7 @@ from cxhub.errors import DomainError
 from cxhub.timeparse import parse_instant
 from interactions.models import Channel, Interaction
 
+from .compiler import InIds
 from .errors import InvalidRule
 from .registry import CompileContext, _base_schema, register_condition
 
@@ -133,6 +136,22 @@ def _column_condition(name: str, op: str, value, ctx: CompileContext) -> Q:
     return q
 
 
+def _text_comparable(values: list) -> bool:
+    """Whether ``attributes ->> key`` (the value as text, cheaper than comparing JSON) matches
+    exactly these values: they are strings, and no number, boolean, object or array prints as
+    one of them ("5" or "true" would also match 5 or true, so those compare as JSON)."""
+    for value in values:
+        if not isinstance(value, str):
+            return False
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            continue
+        if not isinstance(decoded, str):
+            return False
+    return True
+
+
 def _attribute_condition(key: str, op: str, value, ctx: CompileContext) -> Q:
     if "__" in key:
         raise InvalidRule("Attribute keys may not contain a double underscore.", field=ctx.at("attr").path)
@@ -142,10 +161,16 @@ def _attribute_condition(key: str, op: str, value, ctx: CompileContext) -> Q:
         q = two_valued(Q(attributes__has_key=key) & ~Q(**{f"{path}__exact": None}))
         return q if op == "is_set" else _negate(q)
     if op in ("eq", "ne"):
-        q = two_valued(Q(**{f"{path}__exact": value}))
+        if _text_comparable([value]):
+            q = two_valued(Q(Exact(text, value)))
+        else:
+            q = two_valued(Q(**{f"{path}__exact": value}))
         return q if op == "eq" else _negate(q)
     if op in ("in", "not_in"):
-        q = two_valued(Q(**{f"{path}__in": value}))
+        if _text_comparable(value):
+            q = two_valued(Q(In(text, value)))
+        else:
+            q = two_valued(Q(**{f"{path}__in": value}))
         return q if op == "in" else _negate(q)
     if op == "contains":
         return two_valued(Q(JsonTypeIs(key, "string")) & Q(**{f"{path}__icontains": value}))
@@ -309,7 +334,7 @@ def _sum_condition(events, op: str, value: float) -> Q:
 def compile_events(condition: dict, ctx: CompileContext) -> Q:
     events = Interaction.objects.filter(event_filter(condition["events"], ctx.at("events")))
     if ctx.customer_ids is not None:  # incremental refresh: aggregate only the customers re-evaluated
-        events = events.filter(customer_id__in=ctx.customer_ids)
+        events = events.filter(InIds("customer_id", ctx.customer_ids))
     parts: list[Q] = []
     if "count" in condition:
         parts.append(_count_condition(events, condition["count"]["op"], condition["count"]["value"]))

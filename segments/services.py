@@ -33,6 +33,7 @@ logger = logging.getLogger("cxhub.segments")
 LOCK_NAMESPACE = 0x5E6 << 32
 MEMBERSHIP = SegmentMembership._meta.db_table
 MOVEMENT = SegmentMovement._meta.db_table
+SEGMENT = Segment._meta.db_table
 TARGET = "segments_recompute_target"
 PARTIAL = "segments_partial_target"
 
@@ -88,28 +89,112 @@ def delete_segment(*, segment: Segment) -> None:
 # --- recompute ---------------------------------------------------------------------------------
 
 
-def _lock(segment_id: int) -> None:
-    """Serialise recomputes of one segment. PostgreSQL: advisory lock until the transaction ends;
-    SQLite: the (IMMEDIATE) write transaction already serialises writers."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_NAMESPACE | segment_id])
+def _lock(*segment_ids: int, settings: dict[str, str] | None = None) -> list[str]:
+    """Serialise recomputes of these segments, taking the locks in the order given. PostgreSQL:
+    advisory locks until the transaction ends; SQLite: the (IMMEDIATE) write transaction already
+    serialises writers.
+
+    ``settings`` are PostgreSQL settings for the rest of the transaction, changed in the same
+    round trip; returns their previous values, in order.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    settings = settings or {}
+    # A target list is evaluated left to right: the old value is read before it is set, and
+    # the locks are taken in the order given.
+    calls = ["current_setting(%s), set_config(%s, %s, true)"] * len(settings)
+    calls += ["pg_advisory_xact_lock(%s)"] * len(segment_ids)
+    if not calls:
+        return []
+    params = [value for name, setting in settings.items() for value in (name, name, setting)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(calls)}", [*params, *(LOCK_NAMESPACE | pk for pk in segment_ids)])
+        row = cursor.fetchone()
+    return [row[2 * i] for i in range(len(settings))]
 
 
-def _target_sql(segment: Segment, *, now, customer_ids: list[int] | None = None) -> tuple[str, tuple]:
-    parent = segment.parent if segment.parent_id else None
-    qs = segment_queryset(segment.rules, parent=parent, now=now, segment=segment, customer_ids=customer_ids)
+def _recompute_settings(*, incremental: bool = False) -> dict[str, str]:
+    """Settings for a recompute transaction (PostgreSQL)."""
+    settings = {}
+    if not connection.in_atomic_block:
+        # Membership is derived data: a commit lost to a server crash in the instant before it
+        # reached disk leaves the previous membership, whole, and the next run redoes it. Only
+        # when the transaction is ours; a caller's writes keep their durability.
+        settings["synchronous_commit"] = "off"
+    if incremental:
+        # Each rule looks at one batch of customers: compiling it to machine code never pays.
+        settings["jit"] = "off"
+    return settings
+
+
+def _target_sql(
+    segment: Segment, *, now, customer_ids: list[int] | None = None, cache: dict | None = None
+) -> tuple[str, tuple]:
+    qs = segment_queryset(
+        segment.rules,
+        parent=segment.parent_id,
+        now=now,
+        segment=segment,
+        customer_ids=customer_ids,
+        cache=cache,
+    )
     return qs.order_by().values("id").query.sql_with_params()
 
 
-def _apply_diff(
+def _diff_in_one_statement(
+    cursor, *, sid: int, now, target: tuple[str, tuple], customer_ids: list[int] | None = None
+) -> tuple[int, int, int]:
+    """PostgreSQL: the whole membership diff as one statement of data-modifying CTEs.
+
+    The rule runs once and is full-joined once with the current members: new members are
+    inserted and gone ones deleted, each with its movement row, and the segment's member count
+    follows. With ``customer_ids`` only those customers' memberships are diffed and the count
+    moves by the difference. Returns (added, removed, rows of the target).
+    """
+    sql, params = target
+    if customer_ids is None:
+        scope, scope_params = "", []
+        counted = "member_count = (SELECT n FROM size), last_computed_at = %s WHERE id = %s"
+        counted_params = [now, sid]
+    else:
+        scope, scope_params = "AND customer_id = ANY(%s::bigint[])", [customer_ids]
+        # Only touch the segment row when something moved (no row lock, no dead tuple otherwise).
+        counted = (
+            "member_count = member_count + (SELECT count(*) FROM added) - (SELECT count(*) FROM gone) "
+            "WHERE id = %s AND EXISTS (SELECT 1 FROM diff)"
+        )
+        counted_params = [sid]
+    cursor.execute(
+        f"WITH target AS MATERIALIZED ({sql}), "
+        "size AS (SELECT count(*) AS n FROM target), "
+        "diff AS MATERIALIZED (SELECT t.id AS entered, m.customer_id AS exited FROM target t "
+        f"FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s {scope}) m "
+        "ON m.customer_id = t.id WHERE t.id IS NULL OR m.customer_id IS NULL), "
+        f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
+        "SELECT %s, entered, %s FROM diff WHERE entered IS NOT NULL RETURNING customer_id), "
+        f"gone AS (DELETE FROM {MEMBERSHIP} m USING diff "
+        "WHERE m.segment_id = %s AND m.customer_id = diff.exited RETURNING m.customer_id), "
+        f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+        "SELECT %s, customer_id, %s, %s FROM added UNION ALL SELECT %s, customer_id, %s, %s FROM gone), "
+        f"counted AS (UPDATE {SEGMENT} SET {counted}) "
+        "SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT n FROM size)",
+        [
+            *params,
+            *(sid, *scope_params),
+            *(sid, now),
+            sid,
+            *(sid, MovementKind.ENTERED, now, sid, MovementKind.EXITED, now),
+            *counted_params,
+        ],
+    )
+    return cursor.fetchone()
+
+
+def _apply_diff_sqlite(
     cursor, *, sid: int, now, target: str, column: str, scope: str = "", scope_params=()
 ) -> tuple[int, int]:
-    """Make segment ``sid``'s membership (within ``scope``) equal the ids in ``target.column``.
-
-    New members are INSERT … SELECTed and gone ones DELETEd, each with its movement rows;
-    on PostgreSQL the movements come from the rows the INSERT / DELETE returned (one pass).
-    """
+    """SQLite: make segment ``sid``'s membership (within ``scope``) equal the ids in
+    ``target.column``, statement by statement, movements before the rows they describe."""
     new = (
         f"FROM {target} t WHERE NOT EXISTS "
         f"(SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment_id = %s AND m.customer_id = t.{column})"
@@ -120,20 +205,6 @@ def _apply_diff(
     )
     gone_params = [sid, *scope_params]
     movement = f"INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at)"
-    if connection.vendor == "postgresql":
-        cursor.execute(
-            f"WITH added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
-            f"SELECT %s, t.{column}, %s {new} RETURNING customer_id) "
-            f"{movement} SELECT %s, customer_id, %s, %s FROM added",
-            [sid, now, sid, sid, MovementKind.ENTERED, now],
-        )
-        added = cursor.rowcount
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {MEMBERSHIP} {gone} RETURNING customer_id) "
-            f"{movement} SELECT %s, customer_id, %s, %s FROM gone",
-            [*gone_params, sid, MovementKind.EXITED, now],
-        )
-        return added, cursor.rowcount
     cursor.execute(f"{movement} SELECT %s, t.{column}, %s, %s {new}", [sid, MovementKind.ENTERED, now, sid])
     cursor.execute(
         f"INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) SELECT %s, t.{column}, %s {new}",
@@ -149,33 +220,40 @@ def _apply_diff(
 
 
 def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
-    """Materialise the target set once, then diff the membership against it in SQL."""
-    sql, params = _target_sql(segment, now=now)
-    cursor.execute(f"DROP TABLE IF EXISTS {TARGET}")
-    # CREATE TABLE AS (unlike INSERT … SELECT) lets PostgreSQL evaluate the rule with parallel workers.
-    cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} AS {sql}", params)
+    """Make the membership equal the rule's set, record movements and the new member count
+    (and ``last_computed_at``); returns (added, removed, members)."""
+    target = _target_sql(segment, now=now)
     if connection.vendor == "postgresql":
-        cursor.execute(f"ANALYZE {TARGET}")  # the anti-joins below need real row counts
-    else:
-        cursor.execute(f"CREATE INDEX {TARGET}_id ON {TARGET} (id)")
-    added, removed = _apply_diff(cursor, sid=segment.pk, now=now, target=TARGET, column="id")
+        return _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target)
+    sql, params = target
+    cursor.execute(f"DROP TABLE IF EXISTS {TARGET}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} AS {sql}", params)
+    cursor.execute(f"CREATE INDEX {TARGET}_id ON {TARGET} (id)")
+    added, removed = _apply_diff_sqlite(cursor, sid=segment.pk, now=now, target=TARGET, column="id")
     cursor.execute(f"SELECT COUNT(*) FROM {TARGET}")
     count = cursor.fetchone()[0]
     cursor.execute(f"DROP TABLE {TARGET}")
+    Segment.objects.filter(pk=segment.pk).update(member_count=count, last_computed_at=now)
     return added, removed, count
 
 
 def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target) -> tuple[int, int]:
-    """Re-evaluate only ``customer_ids`` against the segment and apply the difference.
+    """Re-evaluate only ``customer_ids`` against the segment, apply the difference and move the
+    member count by it (counting a large segment per dirty batch would dominate).
 
-    ``target`` is the rule's (sql, params) restricted to those customers; it runs once, into
+    ``target`` is the rule's (sql, params) restricted to those customers. On SQLite it runs into
     the temporary table ``PARTIAL`` (created by ``refresh_customers``).
     """
+    if connection.vendor == "postgresql":
+        added, removed, _ = _diff_in_one_statement(
+            cursor, sid=segment.pk, now=now, target=target, customer_ids=customer_ids
+        )
+        return added, removed
     sql, params = target
     cursor.execute(f"DELETE FROM {PARTIAL}")
     cursor.execute(f"INSERT INTO {PARTIAL} (customer_id) {sql}", params)
     marks = ", ".join(["%s"] * len(customer_ids))
-    return _apply_diff(
+    added, removed = _apply_diff_sqlite(
         cursor,
         sid=segment.pk,
         now=now,
@@ -184,6 +262,9 @@ def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target
         scope=f"AND {MEMBERSHIP}.customer_id IN ({marks})",
         scope_params=customer_ids,
     )
+    if added or removed:
+        Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + added - removed)
+    return added, removed
 
 
 def _prune_descendants(cursor, segment: Segment, now) -> None:
@@ -232,39 +313,47 @@ def request_recompute(*, segment: Segment, trigger: str = "manual") -> SegmentRu
 def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None = None) -> SegmentRun:
     """Fully recompute a dynamic segment's membership in the database, atomically and exclusively.
 
-    New members are INSERT … SELECTed, gone ones DELETEd, each with its movement rows; the
-    run records what changed. A failure rolls everything back and is recorded on the run.
+    New members are inserted, gone ones deleted, each with its movement rows; the run records
+    what changed. ``run`` is a queued run to complete (``request_recompute``); without one the
+    run is recorded as the recompute commits. A failure rolls everything back and is recorded
+    on the run.
     """
     if not segment.is_dynamic:
         raise RecomputeNotAllowed("Static segments are frozen lists; they are not recomputed.")
-    if run is None:
-        run = SegmentRun.objects.create(segment=segment, trigger=trigger[:20], status=RunStatus.QUEUED)
+    settings = _recompute_settings()
     try:
         with transaction.atomic():
-            _lock(segment.pk)
-            segment = Segment.objects.select_related("parent").get(pk=segment.pk)  # rules may have changed
+            _lock(segment.pk, settings=settings)
+            segment = Segment.objects.get(pk=segment.pk)  # rules may have changed
             started = timezone.now()
             with connection.cursor() as cursor:
                 added, removed, count = _full_diff(cursor, segment, started)
                 if removed:
                     _prune_descendants(cursor, segment, started)
-            Segment.objects.filter(pk=segment.pk).update(member_count=count, last_computed_at=started)
-            SegmentRun.objects.filter(pk=run.pk).update(
+            return _record_run(
+                run,
+                segment=segment,
+                trigger=trigger,
                 status=RunStatus.SUCCEEDED,
                 started_at=started,
-                finished_at=timezone.now(),
                 added=added,
                 removed=removed,
                 member_count=count,
-                error="",
             )
     except Exception as exc:
         logger.exception("Recompute of segment %s failed", segment.pk)
-        SegmentRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:2000]
-        )
+        _record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=str(exc)[:2000])
         raise
-    run.refresh_from_db()
+
+
+def _record_run(run: SegmentRun | None, *, segment: Segment, trigger: str, **outcome) -> SegmentRun:
+    """Complete the queued ``run`` with ``outcome``, or record a new finished run."""
+    outcome.update(finished_at=timezone.now(), error=outcome.get("error", ""))
+    if run is None:
+        return SegmentRun.objects.create(segment=segment, trigger=trigger[:20], **outcome)
+    SegmentRun.objects.filter(pk=run.pk).update(**outcome)
+    for name, value in outcome.items():
+        setattr(run, name, value)
     return run
 
 
@@ -301,36 +390,42 @@ def dependency_order(segments: Iterable[Segment]) -> list[Segment]:
 def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[int, int]]:
     """Incremental refresh: re-evaluate only these customers against every real-time segment.
 
-    One set-based statement per segment and step; returns {segment_id: (added, removed)}.
+    One set-based statement per segment (PostgreSQL), however many customers; returns
+    {segment_id: (added, removed)}.
     """
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
         return {}
-    segments = dependency_order(
-        Segment.objects.filter(kind=SegmentKind.DYNAMIC, refresh=Refresh.REALTIME).select_related("parent")
-    )
-    if not segments:
+    segments = dependency_order(Segment.objects.filter(kind=SegmentKind.DYNAMIC, refresh=Refresh.REALTIME))
+    now = now or timezone.now()
+    cache: dict = {}  # channel and segment ids, looked up once for all the rules
+    targets = []
+    for segment in segments:
+        try:
+            targets.append((segment, _target_sql(segment, now=now, customer_ids=ids, cache=cache)))
+        except InvalidRule:  # e.g. a referenced segment was deleted; the full run records it
+            logger.warning("Segment %s has an invalid rule; incremental refresh skipped.", segment.pk)
+    if not targets:
         return {}
     changes: dict[int, tuple[int, int]] = {}
-    now = now or timezone.now()
+    nested = connection.in_atomic_block
+    settings = _recompute_settings(incremental=True)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {PARTIAL}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {PARTIAL} (customer_id bigint PRIMARY KEY)")
-        for segment in segments:
-            try:
-                target = _target_sql(segment, now=now, customer_ids=ids)
-            except InvalidRule:  # e.g. a referenced segment was deleted; the full run records it
-                logger.warning("Segment %s has an invalid rule; incremental refresh skipped.", segment.pk)
-                continue
-            _lock(segment.pk)
+        if connection.vendor != "postgresql":
+            cursor.execute(f"DROP TABLE IF EXISTS {PARTIAL}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {PARTIAL} (customer_id bigint PRIMARY KEY)")
+        # Dependency order, like recompute_segment (parents first), so the two never deadlock.
+        previous = _lock(*(segment.pk for segment, _ in targets), settings=settings)
+        for segment, target in targets:
             added, removed = _partial_diff(cursor, segment, now, ids, target)
             if added or removed:
-                # Relative update: counting a large segment per dirty batch would dominate.
-                Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + added - removed)
                 changes[segment.pk] = (added, removed)
             if removed:
                 _prune_descendants(cursor, segment, now)
-        cursor.execute(f"DROP TABLE {PARTIAL}")
+        if connection.vendor != "postgresql":
+            cursor.execute(f"DROP TABLE {PARTIAL}")
+        elif nested:  # hand the caller's transaction back with its own settings
+            _lock(settings=dict(zip(settings, previous, strict=True)))
     return changes
 
 
