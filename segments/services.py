@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -34,6 +35,8 @@ LOCK_NAMESPACE = 0x5E6 << 32
 MEMBERSHIP = SegmentMembership._meta.db_table
 MOVEMENT = SegmentMovement._meta.db_table
 SEGMENT = Segment._meta.db_table
+RUN = SegmentRun._meta.db_table
+DIFF_COUNTS = "(SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT n FROM size)"
 TARGET = "segments_recompute_target"
 PARTIAL = "segments_partial_target"
 
@@ -127,6 +130,33 @@ def _recompute_settings(*, incremental: bool = False) -> dict[str, str]:
     return settings
 
 
+def _lock_and_load(segment_id: int, *, settings: dict[str, str]) -> tuple[Segment, datetime]:
+    """Take the segment's recompute lock and read its definition and the start time, in one
+    round trip when no other recompute of it is running (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return Segment.objects.get(pk=segment_id), timezone.now()
+    segment = _load_locked(segment_id, settings=settings, wait=False)
+    if not segment.locked:
+        # Another recompute of it is running: wait for it, then re-read what may have changed.
+        segment = _load_locked(segment_id, settings={}, wait=True)
+    return segment, segment.started
+
+
+def _load_locked(segment_id: int, *, settings: dict[str, str], wait: bool) -> Segment:
+    # The target list is evaluated left to right: settings, the lock, then the clock.
+    configs = "".join(f"set_config(%s, %s, true) AS setting_{i}, " for i in range(len(settings)))
+    lock = "pg_advisory_xact_lock(%s) IS NOT NULL" if wait else "pg_try_advisory_xact_lock(%s)"
+    params = [value for pair in settings.items() for value in pair]
+    rows = Segment.objects.raw(
+        f"SELECT {configs}{lock} AS locked, clock_timestamp() AS started, s.* "
+        f"FROM {SEGMENT} s WHERE s.id = %s",
+        [*params, LOCK_NAMESPACE | segment_id, segment_id],
+    )
+    for segment in rows:
+        return segment
+    raise Segment.DoesNotExist(f"Segment {segment_id} does not exist.")
+
+
 def _target_sql(
     segment: Segment, *, now, customer_ids: list[int] | None = None, cache: dict | None = None
 ) -> tuple[str, tuple]:
@@ -142,16 +172,25 @@ def _target_sql(
 
 
 def _diff_in_one_statement(
-    cursor, *, sid: int, now, target: tuple[str, tuple], customer_ids: list[int] | None = None
-) -> tuple[int, int, int]:
+    cursor,
+    *,
+    sid: int,
+    now,
+    target: tuple[str, tuple],
+    customer_ids: list[int] | None = None,
+    final: tuple[str, list] | None = None,
+) -> tuple:
     """PostgreSQL: the whole membership diff as one statement of data-modifying CTEs.
 
     The rule runs once and is full-joined once with the current members: new members are
     inserted and gone ones deleted, each with its movement row, and the segment's member count
     follows. With ``customer_ids`` only those customers' memberships are diffed and the count
-    moves by the difference. Returns (added, removed, rows of the target).
+    moves by the difference. The statement ends with ``final`` (sql, params), which may read
+    ``added`` and ``gone`` (customer ids) and ``size`` (n, the rows of the target); returns its
+    row, by default (added, removed, n).
     """
     sql, params = target
+    final_sql, final_params = final or (f"SELECT {DIFF_COUNTS}", [])
     if customer_ids is None:
         scope, scope_params = "", []
         counted = "member_count = (SELECT n FROM size), last_computed_at = %s WHERE id = %s"
@@ -177,7 +216,7 @@ def _diff_in_one_statement(
         f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
         "SELECT %s, customer_id, %s, %s FROM added UNION ALL SELECT %s, customer_id, %s, %s FROM gone), "
         f"counted AS (UPDATE {SEGMENT} SET {counted}) "
-        "SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT n FROM size)",
+        f"{final_sql}",
         [
             *params,
             *(sid, *scope_params),
@@ -185,9 +224,30 @@ def _diff_in_one_statement(
             sid,
             *(sid, MovementKind.ENTERED, now, sid, MovementKind.EXITED, now),
             *counted_params,
+            *final_params,
         ],
     )
     return cursor.fetchone()
+
+
+def _record_run_sql(run: SegmentRun | None, *, segment: Segment, trigger: str, started) -> tuple[str, list]:
+    """The end of the diff statement that records the run as succeeded (a new row, or the queued
+    ``run``), returning (added, removed, member_count, id, created_at, finished_at)."""
+    returning = "RETURNING added, removed, member_count, id, created_at, finished_at"
+    # clock_timestamp() comes after the counts: it is read once the diff has run.
+    outcome = f"{DIFF_COUNTS}, clock_timestamp()"
+    if run is None:
+        return (
+            f"INSERT INTO {RUN} (segment_id, trigger, status, created_at, started_at, error, "
+            "added, removed, member_count, finished_at) "
+            f"SELECT %s, %s, %s, %s, %s, '', {outcome} {returning}",
+            [segment.pk, trigger[:20], RunStatus.SUCCEEDED, started, started],
+        )
+    return (
+        f"UPDATE {RUN} SET status = %s, started_at = %s, error = '', "
+        f"(added, removed, member_count, finished_at) = (SELECT {outcome}) WHERE id = %s {returning}",
+        [RunStatus.SUCCEEDED, started, run.pk],
+    )
 
 
 def _apply_diff_sqlite(
@@ -219,12 +279,29 @@ def _apply_diff_sqlite(
     return added, cursor.rowcount
 
 
-def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
-    """Make the membership equal the rule's set, record movements and the new member count
-    (and ``last_computed_at``); returns (added, removed, members)."""
+def _full_diff(
+    cursor, segment: Segment, now, *, run: SegmentRun | None = None, trigger: str = ""
+) -> SegmentRun:
+    """Make the membership equal the rule's set and record the movements, the member count,
+    ``last_computed_at`` and the run (``run`` completed, or a new one): one statement on
+    PostgreSQL. Returns the run as recorded."""
     target = _target_sql(segment, now=now)
     if connection.vendor == "postgresql":
-        return _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target)
+        final = _record_run_sql(run, segment=segment, trigger=trigger, started=now)
+        row = _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target, final=final)
+        if row is None:
+            raise SegmentRun.DoesNotExist(f"Run {run.pk} of segment {segment.pk} no longer exists.")
+        added, removed, count, pk, created, finished = row
+        done = run or SegmentRun(segment=segment, trigger=trigger[:20])
+        done.pk, done.created_at, done.status, done.started_at, done.finished_at = (
+            pk,
+            created,
+            RunStatus.SUCCEEDED,
+            now,
+            finished,
+        )
+        done.added, done.removed, done.member_count, done.error = added, removed, count, ""
+        return done
     sql, params = target
     cursor.execute(f"DROP TABLE IF EXISTS {TARGET}")
     cursor.execute(f"CREATE TEMPORARY TABLE {TARGET} AS {sql}", params)
@@ -234,7 +311,16 @@ def _full_diff(cursor, segment: Segment, now) -> tuple[int, int, int]:
     count = cursor.fetchone()[0]
     cursor.execute(f"DROP TABLE {TARGET}")
     Segment.objects.filter(pk=segment.pk).update(member_count=count, last_computed_at=now)
-    return added, removed, count
+    return _record_run(
+        run,
+        segment=segment,
+        trigger=trigger,
+        status=RunStatus.SUCCEEDED,
+        started_at=now,
+        added=added,
+        removed=removed,
+        member_count=count,
+    )
 
 
 def _partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target) -> tuple[int, int]:
@@ -323,23 +409,12 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
     settings = _recompute_settings()
     try:
         with transaction.atomic():
-            _lock(segment.pk, settings=settings)
-            segment = Segment.objects.get(pk=segment.pk)  # rules may have changed
-            started = timezone.now()
+            segment, started = _lock_and_load(segment.pk, settings=settings)
             with connection.cursor() as cursor:
-                added, removed, count = _full_diff(cursor, segment, started)
-                if removed:
+                done = _full_diff(cursor, segment, started, run=run, trigger=trigger)
+                if done.removed:
                     _prune_descendants(cursor, segment, started)
-            return _record_run(
-                run,
-                segment=segment,
-                trigger=trigger,
-                status=RunStatus.SUCCEEDED,
-                started_at=started,
-                added=added,
-                removed=removed,
-                member_count=count,
-            )
+            return done
     except Exception as exc:
         logger.exception("Recompute of segment %s failed", segment.pk)
         _record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=str(exc)[:2000])

@@ -21,8 +21,8 @@ def test_two_recomputes_of_one_segment_run_one_after_the_other(monkeypatch):
     )
     original = services._full_diff
 
-    def slow_diff(cursor, segment, now):
-        result = original(cursor, segment, now)
+    def slow_diff(*args, **kwargs):
+        result = original(*args, **kwargs)
         time.sleep(0.4)  # hold the lock long enough for the other worker to collide
         return result
 

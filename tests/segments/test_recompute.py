@@ -261,3 +261,35 @@ def test_incremental_exit_from_realtime_parent_prunes_daily_micro_segment(make_s
     services.refresh_customers(customer_ids=[ann.pk])
 
     assert members(macro) == set() and members(micro) == set()
+
+
+RUN_FIELDS = (
+    "segment_id",
+    "trigger",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "added",
+    "removed",
+    "member_count",
+    "error",
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("queued", [False, True])
+def test_recompute_returns_the_run_as_stored(make_segment, queued):
+    from segments.models import SegmentRun
+
+    CustomerFactory(attributes={"plan": "gold"})
+    segment = make_segment("gold", GOLD)
+    given = SegmentRun.objects.create(segment=segment, trigger="api") if queued else None
+
+    run = services.recompute_segment(segment=segment, trigger="test", run=given)
+
+    stored = SegmentRun.objects.get(pk=run.pk)
+    assert [getattr(run, name) for name in RUN_FIELDS] == [getattr(stored, name) for name in RUN_FIELDS]
+    assert stored.status == RunStatus.SUCCEEDED and stored.member_count == 1
+    assert stored.started_at <= stored.finished_at
+    assert segment.runs.count() == 1
