@@ -59,9 +59,9 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with code {server.returncode}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting its workers
             time.sleep(0.3)
     server.terminate()
     raise RuntimeError("gunicorn did not answer /healthz within 60 s")
