@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Customer, Identity
 
-from .compiler import segment_queryset
+from .compiler import member_ids_sql, segment_queryset
 from .errors import InvalidRule, RecomputeNotAllowed
 from .models import (
     MovementKind,
@@ -163,15 +163,14 @@ def _load_locked(segment_id: int, *, settings: dict[str, str], wait: bool) -> Se
 def _target_sql(
     segment: Segment, *, now, customer_ids: list[int] | None = None, cache: dict | None = None
 ) -> tuple[str, tuple]:
-    qs = segment_queryset(
+    return member_ids_sql(
         segment.rules,
-        parent=segment.parent_id,
+        parent_id=segment.parent_id,
         now=now,
         segment=segment,
         customer_ids=customer_ids,
         cache=cache,
     )
-    return qs.order_by().values("id").query.sql_with_params()
 
 
 def _diff_in_one_statement(

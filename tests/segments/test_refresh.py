@@ -27,6 +27,8 @@ def test_refresh_query_count_does_not_grow_with_dirty_customers(make_segment):
     for pk in [few[0], *many[:5]]:  # every segment gains members in both refreshes
         InteractionFactory(customer_id=pk, type="order_placed", occurred_at=timezone.now())
 
+    services.refresh_customers(customer_ids=[CustomerFactory().pk])  # rules compiled once per process
+
     with CaptureQueriesContext(connection) as small:
         services.refresh_customers(customer_ids=few)
     with CaptureQueriesContext(connection) as large:
