@@ -52,3 +52,61 @@ def test_two_recomputes_of_one_segment_run_one_after_the_other(monkeypatch):
     assert sorted([first.added, second.added]) == [0, 5]
     assert SegmentMembership.objects.filter(segment=segment).count() == 5
     assert SegmentMovement.objects.filter(segment=segment).count() == len(customers)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS))
+def test_incremental_refresh_and_full_recomputes_of_a_parent_and_child_run_together_without_deadlock():
+    from customers.models import Customer
+    from segments.models import Refresh
+
+    gold = [CustomerFactory(attributes={"plan": "gold"}, lifecycle_stage="active") for _ in range(6)]
+    parent = Segment.objects.create(
+        slug="gold",
+        name="Gold",
+        refresh=Refresh.REALTIME,
+        rules={"attr": "attributes.plan", "op": "eq", "value": "gold"},
+    )
+    child = Segment.objects.create(
+        slug="gold-active",
+        name="Gold active",
+        refresh=Refresh.REALTIME,
+        parent=parent,
+        rules={"attr": "lifecycle_stage", "op": "eq", "value": "active"},
+    )
+    services.recompute_segment(segment=parent, trigger="test")
+    services.recompute_segment(segment=child, trigger="test")
+    Customer.objects.filter(pk__in=[c.pk for c in gold[:3]]).update(attributes={"plan": "basic"})
+    ids = [c.pk for c in gold]
+    errors: list[Exception] = []
+    barrier = threading.Barrier(3)
+
+    def run(work):
+        try:
+            barrier.wait()
+            for _ in range(3):
+                work()
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [
+        lambda: services.refresh_customers(customer_ids=ids),
+        lambda: services.recompute_segment(segment=Segment.objects.get(pk=parent.pk), trigger="test"),
+        lambda: services.recompute_segment(segment=Segment.objects.get(pk=child.pk), trigger="test"),
+    ]
+    threads = [threading.Thread(target=run, args=(work,)) for work in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    still_gold = {c.pk for c in gold[3:]}
+    for segment in (parent, child):
+        assert set(segment.memberships.values_list("customer_id", flat=True)) == still_gold
+        segment.refresh_from_db()
+        assert segment.member_count == 3
+        exits = SegmentMovement.objects.filter(segment=segment, kind="exited")
+        assert sorted(exits.values_list("customer_id", flat=True)) == sorted(c.pk for c in gold[:3])
