@@ -32,8 +32,8 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     # Denormalised from the primary email / phone identity for lists and search.
-    email = models.CharField(max_length=254, blank=True, db_index=True)
-    phone = models.CharField(max_length=32, blank=True, db_index=True)
+    email = models.CharField(max_length=254, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
     lifecycle_stage = models.CharField(
         max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
     )
@@ -58,6 +58,9 @@ class Customer(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
+            # Exact lookups only (search uses the trigram indexes): no LIKE-pattern twins.
+            models.Index(fields=["email"], name="customer_email_idx"),
+            models.Index(fields=["phone"], name="customer_phone_idx"),
         ]
 
     def __str__(self) -> str:
@@ -86,7 +89,10 @@ class Identity(models.Model):
     ``namespace`` is the source system for external ids and empty for global kinds.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    # Indexed by (customer, kind) below, which also serves lookups by customer alone.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identities", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=IdentityKind.choices)
     namespace = models.CharField(max_length=50, blank=True, default="")
     value = models.CharField(max_length=254)

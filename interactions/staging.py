@@ -61,7 +61,9 @@ def _copy_values(pk: int, row: dict, position: int | None = None) -> list:
     values = [pk] if position is None else [position, pk]
     for name in NAMES[1:]:
         value = row.get(name)
-        values.append(json.dumps(value) if name in JSON_COLUMNS else value)
+        if name in JSON_COLUMNS:
+            value = json.dumps(value) if value else "{}"
+        values.append(value)
     return values
 
 

@@ -154,6 +154,8 @@ def json_object(raw, name: str, *, limit: int = MAX_PROPERTIES_BYTES) -> dict:
         return {}
     if not isinstance(raw, dict):
         raise ItemError(f"{name}: must be a JSON object.", field=name)
+    if not raw:
+        return raw
     try:
         encoded = json.dumps(raw, allow_nan=False)
     except (TypeError, ValueError):
