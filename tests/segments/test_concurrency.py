@@ -19,14 +19,14 @@ def test_two_recomputes_of_one_segment_run_one_after_the_other(monkeypatch):
     segment = Segment.objects.create(
         slug="gold", name="Gold", rules={"attr": "attributes.plan", "op": "eq", "value": "gold"}
     )
-    original = services._full_diff
+    original = services.full_diff
 
     def slow_diff(*args, **kwargs):
         result = original(*args, **kwargs)
         time.sleep(0.4)  # hold the lock long enough for the other worker to collide
         return result
 
-    monkeypatch.setattr(services, "_full_diff", slow_diff)
+    monkeypatch.setattr(services, "full_diff", slow_diff)
     barrier = threading.Barrier(2)
     errors: list[Exception] = []
 

@@ -93,7 +93,7 @@ def test_failed_recompute_leaves_membership_and_records_error(make_segment, monk
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_prune_descendants", boom)
+    monkeypatch.setattr(services, "prune_descendants", boom)
     CustomerFactory(attributes={"plan": "gold"})
     segment.rules = {"attr": "attributes.plan", "op": "eq", "value": "none"}
     segment.save()
