@@ -138,7 +138,7 @@ def run(bench: Run) -> None:
 
     email = Channel.objects.get(code="email").id
     with baseline.raw_cursor() as cursor:
-        # recompute_segment runs with JIT off (see segments.services._recompute_settings). The
+        # recompute_segment runs with JIT off (see segments.recompute.recompute_settings). The
         # hand-written queries get the same planner setting, so the ratio compares the query and
         # the recompute's own work, not the cost of JIT compilation on one side only.
         cursor.execute("SET jit = off")
