@@ -138,6 +138,7 @@ def segment_queryset(
 _PROBE = timedelta(days=400, hours=1, minutes=1, seconds=1, microseconds=1)
 _TEMPLATES: dict[tuple, _Template | None] = {}
 _TEMPLATES_MAX = 1024
+_UNSEEN = object()
 
 
 class _CustomerIdsSlot(list):
@@ -187,11 +188,11 @@ def member_ids_sql(
     if connection.vendor != "postgresql":  # SQLite spells out one placeholder per customer id
         return compile_(now, customer_ids, cache)
     key = (json.dumps(rules, sort_keys=True), parent_id, getattr(segment, "pk", None), customer_ids is None)
-    if key not in _TEMPLATES:
-        if len(_TEMPLATES) >= _TEMPLATES_MAX:
-            _TEMPLATES.pop(next(iter(_TEMPLATES)))
-        _TEMPLATES[key] = _make_template(compile_, now, incremental=customer_ids is not None)
-    template = _TEMPLATES[key]
+    template = _TEMPLATES.get(key, _UNSEEN)
+    if template is _UNSEEN:
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:  # far more rules than any install has; start over
+            _TEMPLATES.clear()
+        template = _TEMPLATES[key] = _make_template(compile_, now, incremental=customer_ids is not None)
     if template is None:
         return compile_(now, customer_ids, cache)
     return template.bind(now, customer_ids)
