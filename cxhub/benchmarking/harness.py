@@ -26,12 +26,13 @@ class Scale:
     page_interactions: int  # interactions of the customer whose 360 page is timed
     page_requests: int
     repeats: int  # timed repetitions of queries (segments, NPS)
+    http_items: int  # posted to gunicorn by `make bench-ingest` (issue 5's default: 200,000)
 
 
 SCALES = {
-    "tiny": Scale("tiny", 300, 3_000, 500, 2_000, 500, 8, 2),
-    "small": Scale("small", 20_000, 200_000, 20_000, 20_000, 10_000, 30, 3),
-    "large": Scale("large", 1_000_000, 10_000_000, 1_000_000, 200_000, 10_000, 50, 3),
+    "tiny": Scale("tiny", 300, 3_000, 500, 2_000, 500, 8, 2, 2_000),
+    "small": Scale("small", 20_000, 200_000, 20_000, 20_000, 10_000, 30, 3, 200_000),
+    "large": Scale("large", 1_000_000, 10_000_000, 1_000_000, 200_000, 10_000, 50, 3, 200_000),
 }
 
 

@@ -69,7 +69,7 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
 
 def run(bench: Run) -> None:
     token = create_api_client(name="bench-ingest-gunicorn", scopes=["ingest:write"]).token
-    items = make_items(bench.scale.ingest_items, seed=bench.seed + 2, source=SOURCE)
+    items = make_items(bench.scale.http_items, seed=bench.seed + 2, source=SOURCE)
     batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
     port = _free_port()
     server = _start_gunicorn(port)
