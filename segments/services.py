@@ -133,6 +133,8 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
                 if done.removed:
                     prune_descendants(cursor, segment, started)
             return done
+    except Segment.DoesNotExist:  # deleted since the caller loaded it: nothing to record a run on
+        raise
     except Exception as exc:
         logger.exception("Recompute of segment %s failed", segment.pk)
         record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=str(exc)[:2000])

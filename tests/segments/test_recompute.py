@@ -293,3 +293,15 @@ def test_recompute_returns_the_run_as_stored(make_segment, queued):
     assert stored.status == RunStatus.SUCCEEDED and stored.member_count == 1
     assert stored.started_at <= stored.finished_at
     assert segment.runs.count() == 1
+
+
+@pytest.mark.django_db
+def test_recompute_of_a_segment_deleted_meanwhile_raises_and_records_no_run(make_segment):
+    from segments.models import Segment, SegmentRun
+
+    segment = make_segment("gold", GOLD)
+    Segment.objects.filter(pk=segment.pk).delete()
+
+    with pytest.raises(Segment.DoesNotExist):
+        services.recompute_segment(segment=segment, trigger="test")
+    assert not SegmentRun.objects.exists()
