@@ -373,13 +373,7 @@ class _Resolver:
             )
             self.changed.update(existing_changes)
 
-        new_identities = [
-            Identity(
-                customer_id=real(t), kind=k[0], namespace=k[1], value=k[2], source=self.source, created_at=now
-            )
-            for k, t in self.pending_identities
-        ]
-        Identity.objects.bulk_create(new_identities, ignore_conflicts=True)
+        insert_identities([(real(t), *k) for k, t in self.pending_identities], source=self.source, at=now)
         self._join_business_units(real, to_create)
         raced = self._absorb_concurrent_creations(real, set(real_id.values()))
         if self.to_flag:
@@ -480,6 +474,33 @@ class _Resolver:
         rows = [through(customer_id=pk, businessunit_id=units[code]) for pk, code in wanted if code in units]
         if rows:
             through.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def insert_identities(rows: list[tuple[int, str, str, str]], *, source: str, at) -> None:
+    """Insert (customer id, kind, namespace, value) rows; a value another transaction stored
+    first is skipped (the caller folds that race in). PostgreSQL: one statement over arrays,
+    without a model instance per row."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Identity.objects.bulk_create(
+            [
+                Identity(customer_id=c, kind=k, namespace=n, value=v, source=source, created_at=at)
+                for c, k, n, v in rows
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    customer_ids, kinds, namespaces, values = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Identity._meta.db_table} "
+            "(customer_id, kind, namespace, value, source, is_flagged, merge_count, created_at) "
+            "SELECT c, k, n, v, %s, false, 0, %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS r(c, k, n, v) "
+            "ON CONFLICT DO NOTHING",
+            [source, at, customer_ids, kinds, namespaces, values],
+        )
 
 
 def bulk_write_fields(customers: list[Customer], names: list[str]) -> None:

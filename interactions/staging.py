@@ -14,6 +14,7 @@ RETURNING`` and one join to find the rows that already existed.
 """
 
 import json
+import operator
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
@@ -45,6 +46,8 @@ COLUMNS = (
 JSON_COLUMNS = {"properties", "context"}
 NAMES = [name for name, _ in COLUMNS]
 _COLUMN_LIST = ", ".join(NAMES)
+_ROW_VALUES = operator.itemgetter(*NAMES[1:])
+_JSON_INDEXES = [index for index, name in enumerate(NAMES[1:]) if name in JSON_COLUMNS]
 
 
 def _ensure_staging(cursor) -> None:
@@ -58,13 +61,13 @@ def _ensure_staging(cursor) -> None:
 
 
 def _copy_values(pk: int, row: dict, position: int | None = None) -> list:
-    values = [pk] if position is None else [position, pk]
-    for name in NAMES[1:]:
-        value = row.get(name)
-        if name in JSON_COLUMNS:
-            value = json.dumps(value) if value else "{}"
-        values.append(value)
-    return values
+    try:
+        values = list(_ROW_VALUES(row))  # one C call per row: this runs for every item
+    except KeyError:  # a caller that leaves optional columns out
+        values = [row.get(name) for name in NAMES[1:]]
+    for index in _JSON_INDEXES:
+        values[index] = json.dumps(values[index]) if values[index] else "{}"
+    return ([pk] if position is None else [position, pk]) + values
 
 
 def _draw_ids(cursor, count: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connections
+from segment.analytics import request as sdk_request
 from segment.analytics.client import Client
 
 from customers.models import Identity
@@ -26,6 +27,8 @@ def sdk(live_server, monkeypatch):
         on_error=lambda error, batch: errors.append(error),
     )
     yield client
+    # The SDK keeps its HTTP connection alive: close it so the server thread ends with the test.
+    sdk_request._session.close()
     assert errors == []
 
 
