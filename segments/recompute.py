@@ -21,7 +21,7 @@ MEMBERSHIP = SegmentMembership._meta.db_table
 MOVEMENT = SegmentMovement._meta.db_table
 SEGMENT = Segment._meta.db_table
 RUN = SegmentRun._meta.db_table
-DIFF_COUNTS = "(SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT n FROM size)"
+DIFF_COUNTS = "(SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT size FROM diff)"
 TARGET = "segments_recompute_target"
 PARTIAL = "segments_partial_target"
 
@@ -118,37 +118,37 @@ def _diff_in_one_statement(
 ) -> tuple:
     """PostgreSQL: the whole membership diff as one statement of data-modifying CTEs.
 
-    The rule runs once and is full-joined once with the current members: new members are
-    inserted and gone ones deleted, each with its movement row, and the segment's member count
-    follows. With ``customer_ids`` only those customers' memberships are diffed and the count
-    moves by the difference. The statement ends with ``final`` (sql, params), which may read
-    ``added`` and ``gone`` (customer ids) and ``size`` (n, the rows of the target); returns its
-    row, by default (added, removed, n).
+    The rule's result is full-joined once with the current members and folded into one row
+    (its size, the ids that enter, the ids that leave); new members are inserted and gone ones
+    deleted, each with its movement row, and the segment's member count follows. With
+    ``customer_ids`` only those customers' memberships are diffed and the count moves by the
+    difference. The statement ends with ``final`` (sql, params), which may read ``added`` and
+    ``gone`` (customer ids) and ``diff.size``; returns its row, by default (added, removed, size).
     """
     sql, params = target
     final_sql, final_params = final or (f"SELECT {DIFF_COUNTS}", [])
     if customer_ids is None:
         scope, scope_params = "", []
-        counted = "member_count = (SELECT n FROM size), last_computed_at = %s WHERE id = %s"
+        counted = "member_count = (SELECT size FROM diff), last_computed_at = %s WHERE id = %s"
         counted_params = [now, sid]
     else:
         scope, scope_params = "AND customer_id = ANY(%s::bigint[])", [customer_ids]
         # Only touch the segment row when something moved (no row lock, no dead tuple otherwise).
         counted = (
             "member_count = member_count + (SELECT count(*) FROM added) - (SELECT count(*) FROM gone) "
-            "WHERE id = %s AND EXISTS (SELECT 1 FROM diff)"
+            "WHERE id = %s AND EXISTS (SELECT 1 FROM diff WHERE entered IS NOT NULL OR exited IS NOT NULL)"
         )
         counted_params = [sid]
     cursor.execute(
-        f"WITH target AS MATERIALIZED ({sql}), "
-        "size AS (SELECT count(*) AS n FROM target), "
-        "diff AS MATERIALIZED (SELECT t.id AS entered, m.customer_id AS exited FROM target t "
-        f"FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s {scope}) m "
-        "ON m.customer_id = t.id WHERE t.id IS NULL OR m.customer_id IS NULL), "
+        "WITH diff AS MATERIALIZED (SELECT count(t.id) AS size, "
+        "array_agg(t.id) FILTER (WHERE m.customer_id IS NULL) AS entered, "
+        "array_agg(m.customer_id) FILTER (WHERE t.id IS NULL) AS exited "
+        f"FROM ({sql}) t FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s {scope}) m "
+        "ON m.customer_id = t.id), "
         f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
-        "SELECT %s, entered, %s FROM diff WHERE entered IS NOT NULL RETURNING customer_id), "
+        "SELECT %s, entered.id, %s FROM diff, unnest(diff.entered) AS entered(id) RETURNING customer_id), "
         f"gone AS (DELETE FROM {MEMBERSHIP} m USING diff "
-        "WHERE m.segment_id = %s AND m.customer_id = diff.exited RETURNING m.customer_id), "
+        "WHERE m.segment_id = %s AND m.customer_id = ANY(diff.exited) RETURNING m.customer_id), "
         f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
         "SELECT %s, customer_id, %s, %s FROM added UNION ALL SELECT %s, customer_id, %s, %s FROM gone), "
         f"counted AS (UPDATE {SEGMENT} SET {counted}) "

@@ -37,7 +37,7 @@ def test_refresh_query_count_does_not_grow_with_dirty_customers(make_segment):
     assert members(gold) == set(few) | set(many)
     assert len(large.captured_queries) == len(small.captured_queries)
     if connection.vendor == "postgresql":  # the whole diff of a segment is one statement
-        diffs = [q for q in large.captured_queries if q["sql"].startswith("WITH target AS")]
+        diffs = [q for q in large.captured_queries if q["sql"].startswith("WITH diff AS")]
         assert len(diffs) == 3
 
 
