@@ -26,6 +26,8 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from cxhub.db import array_literal
+
 from . import pipeline
 from .errors import AlreadyMerged, CannotUnmerge, CustomerNotFound, MergeNotAllowed
 from .models import (
@@ -173,9 +175,9 @@ def share_lock_customers(ids) -> dict[int, int | None]:
         return dict(Customer.objects.filter(pk__in=ids).values_list("pk", "merged_into_id"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, merged_into_id FROM {Customer._meta.db_table} WHERE id = ANY(%s) "
+            f"SELECT id, merged_into_id FROM {Customer._meta.db_table} WHERE id = ANY(%s::bigint[]) "
             "ORDER BY id FOR KEY SHARE",
-            [ids],
+            [array_literal(ids)],
         )
         return dict(cursor.fetchall())
 

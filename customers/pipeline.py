@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cxhub.db import array_literal
+
 from .models import DirtyCustomer
 
 logger = logging.getLogger("cxhub.pipeline")
@@ -49,7 +51,7 @@ def mark_dirty(customer_ids: Iterable[int], *, reason: str = "", schedule: bool 
             cursor.execute(
                 f"INSERT INTO {DirtyCustomer._meta.db_table} (customer_id, marked_at, reason) "
                 "SELECT unnest(%s::bigint[]), %s, %s",
-                [ids, now, reason[:50]],
+                [array_literal(ids), now, reason[:50]],
             )
     else:
         DirtyCustomer.objects.bulk_create(

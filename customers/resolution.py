@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from cxhub.db import array_literal
 from cxhub.errors import DomainError
 
 from . import pipeline
@@ -126,7 +127,7 @@ def identities_with_values(values: set[str], fields: tuple[str, ...]) -> list[di
         cursor.execute(
             f"SELECT {columns} FROM unnest(%s::text[]) AS v(value) "
             f"JOIN {Identity._meta.db_table} i ON i.value = v.value",
-            [sorted(values)],
+            [array_literal(sorted(values))],
         )
         return [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
 
@@ -499,7 +500,7 @@ def insert_identities(rows: list[tuple[int, str, str, str]], *, source: str, at)
             "SELECT c, k, n, v, %s, false, 0, %s "
             "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS r(c, k, n, v) "
             "ON CONFLICT DO NOTHING",
-            [source, at, customer_ids, kinds, namespaces, values],
+            [source, at, *(array_literal(column) for column in (customer_ids, kinds, namespaces, values))],
         )
 
 

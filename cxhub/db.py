@@ -2,7 +2,8 @@
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import OperationalError, connection, transaction
@@ -36,3 +37,22 @@ def atomic_with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * attempt)
     raise AssertionError("unreachable")
+
+
+def array_literal(values: Iterable) -> str:
+    """``values`` as one PostgreSQL array literal, to pass as a single parameter cast in SQL
+    (``unnest(%s::bigint[])``).
+
+    psycopg dumps a Python list element by element; a batch passes lists of a thousand ids or
+    values several times, and one string is several times cheaper. Elements are quoted, so
+    any text (ids, identity values, ISO times) is safe; NUL characters never reach here.
+    """
+    return "{" + ",".join(_quoted(value) for value in values) + "}"
+
+
+def _quoted(value) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

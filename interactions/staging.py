@@ -19,6 +19,8 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
+from cxhub.db import array_literal
+
 STAGING_TABLE = "interaction_staging"
 # (column, staging type): the Interaction columns a batch writes, in COPY order.
 COLUMNS = (
@@ -171,5 +173,5 @@ def update_last_seen_postgres(seen: dict[int, datetime]) -> None:
             "  ORDER BY c.id FOR NO KEY UPDATE OF c) "
             "UPDATE customers_customer c SET last_seen_at = moving.seen FROM moving "
             "WHERE c.id = moving.id AND (c.last_seen_at IS NULL OR c.last_seen_at < moving.seen)",
-            [ids, [seen[i] for i in ids], ids],
+            [array_literal(ids), array_literal(seen[i] for i in ids), array_literal(ids)],
         )
