@@ -7,13 +7,14 @@ id), decides in memory (attach, create, merge per ``MergeRules``) and writes in 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, JSONField
 from django.utils import timezone
 
 from cxhub.db import array_literal
@@ -354,7 +355,7 @@ class _Resolver:
                 existing_changes[target] |= changed
         for placeholder, customer in to_create.items():
             self._denormalise(customer, identities_by_target.get(placeholder, []))
-        created = Customer.objects.bulk_create(list(to_create.values()))
+        created = create_customers(list(to_create.values()))
         real_id = {p: c.pk for p, c in zip(to_create, created, strict=True)}
         self.customers.update({c.pk: c for c in created})
 
@@ -475,6 +476,41 @@ class _Resolver:
         rows = [through(customer_id=pk, businessunit_id=units[code]) for pk, code in wanted if code in units]
         if rows:
             through.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def create_customers(customers: list[Customer]) -> list[Customer]:
+    """Insert new profiles and give them their ids; return them.
+
+    PostgreSQL: ids drawn from the sequence up front and the rows COPYed, with each field's
+    own ``pre_save`` (timestamps) and JSON encoding; Django's bulk_create compiles every value
+    of every row into SQL parameters, a tenth of a 1,000-item ingest batch.
+    """
+    if not customers or connection.vendor != "postgresql":
+        return Customer.objects.bulk_create(customers)
+    meta = Customer._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f.column for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [meta.db_table, len(customers)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        statement = f"COPY {meta.db_table} (id, {columns}) FROM STDIN"
+        with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            for pk, customer in zip(ids, customers, strict=True):
+                customer.pk = pk
+                copy.write_row([pk, *(_copy_value(field, customer) for field in fields)])
+    for customer in customers:
+        customer._state.adding, customer._state.db = False, connection.alias
+    return customers
+
+
+def _copy_value(field, customer: Customer):
+    value = field.pre_save(customer, add=True)
+    if isinstance(field, JSONField) and value is not None:
+        return json.dumps(value, cls=field.encoder)
+    return value
 
 
 def insert_identities(rows: list[tuple[int, str, str, str]], *, source: str, at) -> None:

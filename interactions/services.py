@@ -20,7 +20,7 @@ from django.utils import timezone
 from customers.models import BusinessUnit, Customer
 from customers.pipeline import mark_dirty
 from customers.selectors import survivor_ids
-from cxhub.db import atomic_with_retry
+from cxhub.db import array_literal, atomic_with_retry
 from cxhub.errors import DomainError
 
 from . import staging
@@ -206,6 +206,16 @@ def existing_ids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids of the interactions already stored under these (source, external_id) keys, in one query."""
     if not keys:
         return {}
+    if connection.vendor == "postgresql":
+        # One unique-index lookup per key; Django would prepare a parameter per external id.
+        sources, external_ids = zip(*sorted(keys), strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.id, i.source, i.external_id FROM unnest(%s::text[], %s::text[]) AS k(s, e) "
+                f"JOIN {Interaction._meta.db_table} i ON i.source = k.s AND i.external_id = k.e",
+                [array_literal(sources), array_literal(external_ids)],
+            )
+            return {(source, external_id): pk for pk, source, external_id in cursor.fetchall()}
     by_source: dict[str, set[str]] = {}
     for source, external_id in keys:
         by_source.setdefault(source, set()).add(external_id)

@@ -298,3 +298,30 @@ def test_namespace_rule_overrides_the_kind_default():
     resolve_customer(identities=[email("o@example.org"), ext("S-2", "shop")])
     resolve_customer(identities=[email("o@example.org"), ext("S-3", "shop")])
     assert set(owner.identities.filter(kind="external_id").values_list("value", flat=True)) == {"S-1", "S-2"}
+
+
+def test_new_profiles_are_stored_with_every_field_and_their_ids():
+    from datetime import time
+
+    from customers.resolution import create_customers
+
+    made = create_customers(
+        [
+            Customer(first_name="Zoë", attributes={"tier": "gold", "n": 1}, quiet_hours_start=time(22)),
+            Customer(email="b@example.org", source="shop"),
+        ]
+    )
+    assert all(c.pk and not c._state.adding for c in made)
+    first, second = Customer.objects.filter(pk__in=[c.pk for c in made]).order_by("pk")
+    assert (first.first_name, first.attributes, first.quiet_hours_start) == (
+        "Zoë",
+        {"tier": "gold", "n": 1},
+        time(22),
+    )
+    assert (second.email, second.source, second.attributes, second.merged_into_id) == (
+        "b@example.org",
+        "shop",
+        {},
+        None,
+    )
+    assert first.created_at and first.updated_at and first.lifecycle_stage == "lead"
