@@ -116,9 +116,10 @@ LOOKUP_FIELDS = ("pk", "kind", "namespace", "value", "customer_id", "is_flagged"
 def identities_with_values(values: set[str], fields: tuple[str, ...]) -> list[dict]:
     """``fields`` of every identity whose value is one of ``values``, in one query.
 
-    PostgreSQL: a join with the unnested array, one index lookup per value; with hundreds of
-    values ``value IN (…)`` makes the planner scan the whole table (measured: 18 ms against
-    4 ms for 900 values over 75,000 identities).
+    PostgreSQL: one index lookup per value (a lateral subquery the planner cannot turn into
+    a join). Left to itself, the planner hashes the whole identity table for a few hundred
+    values (``value IN (…)`` and a plain join alike): 35 ms against 3 ms for 900 values
+    over 85,000 identities, and the gap grows with the table.
     """
     if connection.vendor != "postgresql":
         return list(Identity.objects.filter(value__in=values).values(*fields))
@@ -126,8 +127,8 @@ def identities_with_values(values: set[str], fields: tuple[str, ...]) -> list[di
     columns = ", ".join(f"i.{(meta.pk if name == 'pk' else meta.get_field(name)).column}" for name in fields)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns} FROM unnest(%s::text[]) AS v(value) "
-            f"JOIN {Identity._meta.db_table} i ON i.value = v.value",
+            f"SELECT {columns} FROM unnest(%s::text[]) AS v(value) CROSS JOIN LATERAL "
+            f"(SELECT * FROM {meta.db_table} WHERE value = v.value OFFSET 0) AS i",
             [array_literal(sorted(values))],
         )
         return [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
