@@ -47,6 +47,9 @@ def array_literal(values: Iterable) -> str:
     values several times, and one string is several times cheaper. Elements are quoted, so
     any text (ids, identity values, ISO times) is safe; NUL characters never reach here.
     """
+    values = list(values)
+    if all(type(value) is int for value in values):  # ids, the common case: no quoting needed
+        return "{" + ",".join(map(str, values)) + "}"
     return "{" + ",".join(_quoted(value) for value in values) + "}"
 
 
