@@ -73,10 +73,51 @@ def test_overlapping_batches_in_opposite_orders_store_each_key_once():
     )
 
 
+class HeldOpen:
+    """Run ``first`` in a transaction kept open until released, and ``then`` meanwhile, in threads."""
+
+    def __init__(self, first, then):
+        self.opened, self.released, self.then_done = threading.Event(), threading.Event(), threading.Event()
+        self.results, self.errors = {}, []
+        self.threads = [
+            threading.Thread(target=self._guarded, args=(self._hold, first)),
+            threading.Thread(target=self._guarded, args=(self._after_open, then)),
+        ]
+        for thread in self.threads:
+            thread.start()
+        assert self.opened.wait(timeout=30)
+
+    def _guarded(self, step, work):
+        try:
+            step(work)
+        except Exception as exc:  # surfaced by finish()
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def _hold(self, work):
+        with transaction.atomic():
+            self.results["first"] = work()
+            self.opened.set()
+            self.released.wait(timeout=30)
+
+    def _after_open(self, work):
+        self.opened.wait(timeout=30)
+        self.results["then"] = work()
+        self.then_done.set()
+
+    def finish(self) -> dict:
+        """Commit the held transaction, wait for both threads; the results of both."""
+        self.released.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not self.errors, self.errors
+        return self.results
+
+
 def test_a_merge_waits_for_a_batch_filing_under_the_merged_profile():
     survivor, merged = CustomerFactory(), CustomerFactory()
     Identity.objects.create(customer=merged, kind="email", value="kept@example.com")
-    ingested, release, merge_done, errors = threading.Event(), threading.Event(), threading.Event(), []
     item = {
         "source": "shop",
         "external_id": "during-merge",
@@ -86,38 +127,13 @@ def test_a_merge_waits_for_a_batch_filing_under_the_merged_profile():
         "occurred_at": T0.isoformat(),
         "customer": {"email": "kept@example.com"},
     }
-
-    def ingest_and_hold():
-        try:
-            with transaction.atomic():
-                ingest_interactions(items=[item])  # resolves to the profile about to be merged
-                ingested.set()
-                release.wait(timeout=30)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    def merge():
-        try:
-            ingested.wait(timeout=30)
-            merge_customers(survivor=survivor.pk, merged=merged.pk)
-            merge_done.set()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ingest_and_hold), threading.Thread(target=merge)]
-    for thread in threads:
-        thread.start()
-    assert ingested.wait(timeout=30)
-    assert not merge_done.wait(timeout=1), "the merge did not wait for the open batch"
-    release.set()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert merge_done.is_set()
+    run = HeldOpen(
+        lambda: ingest_interactions(items=[item]),  # resolves to the profile about to be merged
+        lambda: merge_customers(survivor=survivor.pk, merged=merged.pk),
+    )
+    assert not run.then_done.wait(timeout=1), "the merge did not wait for the open batch"
+    run.finish()
+    assert run.then_done.is_set()
     assert Interaction.objects.get(external_id="during-merge").customer_id == survivor.pk
 
 
@@ -134,40 +150,15 @@ def test_a_key_a_concurrent_batch_stores_meanwhile_is_answered_as_a_duplicate():
             "customer_id": ann.pk,
         }
 
-    first_open, release, results, errors = threading.Event(), threading.Event(), {}, []
-
-    def first_batch():
-        try:
-            with transaction.atomic():
-                results["first"] = ingest_interactions(items=[order(1)])
-                first_open.set()
-                release.wait(timeout=30)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    def second_batch():
-        try:
-            first_open.wait(timeout=30)
-            # Its duplicate check cannot see the first batch's row yet: the COPY meets it.
-            results["second"] = ingest_interactions(items=[order(1), order(2)])
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first_batch), threading.Thread(target=second_batch)]
-    for thread in threads:
-        thread.start()
-    assert first_open.wait(timeout=30)
-    threads[1].join(timeout=1)  # the second batch waits on the first one's key
-    release.set()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
+    # The second batch's duplicate check cannot see the first batch's row yet: its COPY meets it.
+    run = HeldOpen(
+        lambda: ingest_interactions(items=[order(1)]),
+        lambda: ingest_interactions(items=[order(1), order(2)]),
+    )
+    assert not run.then_done.wait(timeout=1)  # the second batch waits on the first one's key
+    results = run.finish()
     stored = results["first"].results[0]["id"]
-    assert [(r["status"], r.get("id") == stored) for r in results["second"].results] == [
+    assert [(r["status"], r.get("id") == stored) for r in results["then"].results] == [
         ("duplicate", True),
         ("created", False),
     ]
