@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, JSONField
 from django.utils import timezone
 
-from cxhub.db import array_literal
+from cxhub.db import array_literal, draw_ids
 from cxhub.errors import DomainError
 
 from . import pipeline
@@ -492,11 +492,7 @@ def create_customers(customers: list[Customer]) -> list[Customer]:
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     columns = ", ".join(f.column for f in fields)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [meta.db_table, len(customers)],
-        )
-        ids = [pk for (pk,) in cursor.fetchall()]
+        ids = draw_ids(cursor, meta.db_table, len(customers))
         statement = f"COPY {meta.db_table} (id, {columns}) FROM STDIN"
         with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
             for pk, customer in zip(ids, customers, strict=True):

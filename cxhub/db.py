@@ -59,3 +59,11 @@ def _quoted(value) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def draw_ids(cursor, table: str, count: int) -> list[int]:
+    """``count`` fresh ids from ``table``'s id sequence (PostgreSQL), for rows COPYed with their ids."""
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+    )
+    return [pk for (pk,) in cursor.fetchall()]

@@ -19,8 +19,9 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from cxhub.db import array_literal
+from cxhub.db import array_literal, draw_ids
 
+TABLE = "interactions_interaction"
 STAGING_TABLE = "interaction_staging"
 # (column, staging type): the Interaction columns a batch writes, in COPY order.
 COLUMNS = (
@@ -72,15 +73,6 @@ def _copy_values(pk: int, row: dict, position: int | None = None) -> list:
     return ([pk] if position is None else [position, pk]) + values
 
 
-def _draw_ids(cursor, count: int) -> list[int]:
-    cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence('interactions_interaction', 'id')) "
-        "FROM generate_series(1, %s)",
-        [count],
-    )
-    return [pk for (pk,) in cursor.fetchall()]
-
-
 def insert_rows_postgres(rows: list[dict]) -> list[tuple[int, bool]]:
     """Insert ``rows`` set-based (caller holds the transaction); return (id, created) per row."""
     # A key repeated inside the batch: its first row is stored, the others are its duplicates.
@@ -94,13 +86,13 @@ def insert_rows_postgres(rows: list[dict]) -> list[tuple[int, bool]]:
             first[key] = position
         distinct.append(position)
     with connection.cursor() as cursor:
-        ids = _draw_ids(cursor, len(distinct))
+        ids = draw_ids(cursor, TABLE, len(distinct))
         try:
             with transaction.atomic():  # a savepoint: a unique violation undoes only the COPY
                 # Key order, as the careful path: concurrent batches take index locks alike.
                 order = sorted(range(len(distinct)), key=lambda i: _sort_key(rows[distinct[i]], i))
                 # (psycopg's COPY bypasses Django's cursor: map its errors to Django's here.)
-                statement = f"COPY interactions_interaction ({_COLUMN_LIST}) FROM STDIN"
+                statement = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN"
                 with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
                     for i in order:
                         copy.write_row(_copy_values(ids[i], rows[distinct[i]]))
@@ -132,13 +124,13 @@ def _insert_through_staging_now(rows: list[dict]) -> list[tuple[int, bool]]:
 def _insert_through_staging(cursor, rows: list[dict]) -> list[tuple[int, bool]]:
     """INSERT … SELECT … ON CONFLICT DO NOTHING from a staging table: safe against any conflict."""
     _ensure_staging(cursor)
-    ids = _draw_ids(cursor, len(rows))
+    ids = draw_ids(cursor, TABLE, len(rows))
     with cursor.cursor.copy(f"COPY {STAGING_TABLE} (ord, {_COLUMN_LIST}) FROM STDIN") as copy:
         for position, (pk, row) in enumerate(zip(ids, rows, strict=True)):
             copy.write_row(_copy_values(pk, row, position))
     # Insert in key order so concurrent batches take index locks in the same order.
     cursor.execute(
-        f"INSERT INTO interactions_interaction ({_COLUMN_LIST}) "
+        f"INSERT INTO {TABLE} ({_COLUMN_LIST}) "
         f"SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} ORDER BY source, external_id, ord "
         "ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING "
         "RETURNING id"
@@ -147,7 +139,7 @@ def _insert_through_staging(cursor, rows: list[dict]) -> list[tuple[int, bool]]:
     existing: dict[int, int] = {}
     if len(inserted) < len(rows):
         cursor.execute(
-            f"SELECT s.ord, i.id FROM {STAGING_TABLE} s JOIN interactions_interaction i "
+            f"SELECT s.ord, i.id FROM {STAGING_TABLE} s JOIN {TABLE} i "
             "ON i.source = s.source AND i.external_id = s.external_id "
             "WHERE s.external_id IS NOT NULL AND NOT (s.id = ANY(%s))",
             [list(inserted)],
