@@ -46,3 +46,17 @@ def browser():
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def wait_for(driver, condition, timeout: float = 15):
+    """Wait until ``condition(driver)`` is truthy.
+
+    An element found on the page a click is replacing may go stale between finding and
+    reading it; that only means the next page is not there yet, so it is retried.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        condition
+    )

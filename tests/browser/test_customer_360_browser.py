@@ -8,6 +8,7 @@ from customers.models import IdentityKind
 from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
 from interactions.models import Direction, Interaction
+from tests.browser.conftest import wait_for
 from tests.factories import BusinessUnitFactory, CustomerFactory, IdentityFactory, channel
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -22,9 +23,7 @@ def _fast_password_hashing(settings):
 
 
 def _wait(driver, condition, timeout=10):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+    return wait_for(driver, condition, timeout)
 
 
 def _seed():

@@ -8,6 +8,7 @@ from django.utils import timezone
 from cxhub.roles import AGENT, MARKETER
 from journeys.models import JourneyException
 from journeys.services import detect_time_exceptions, load_journey_templates, process_interactions
+from tests.browser.conftest import wait_for
 from tests.factories import CustomerFactory, InteractionFactory, channel
 
 from .conftest import seed_migration_data, transactional_db_marker
@@ -23,9 +24,7 @@ def _fast_password_hashing(settings):
 
 
 def _wait(driver, condition, timeout=10):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+    return wait_for(driver, condition, timeout)
 
 
 def _log_in(driver, live_server, username):

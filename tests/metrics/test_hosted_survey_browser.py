@@ -4,7 +4,7 @@ import pytest
 
 from metrics.models import SurveyResponse
 from metrics.services import invitations
-from tests.browser.conftest import artifacts_dir, browser  # noqa: F401 - shared fixtures
+from tests.browser.conftest import artifacts_dir, browser, wait_for  # noqa: F401 - shared fixtures
 from tests.factories import CustomerFactory
 from tests.metrics.helpers import grant, make_survey
 
@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 
 def test_customer_answers_on_a_phone(browser, live_server, artifacts_dir):  # noqa: F811
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     customer = CustomerFactory(preferred_channel="sms")
     grant(customer, "sms")
@@ -30,7 +29,7 @@ def test_customer_answers_on_a_phone(browser, live_server, artifacts_dir):  # no
         driver.find_element(By.ID, "comment").send_keys("Quick and friendly")
         driver.save_screenshot(str(artifacts_dir / "hosted_survey_phone.png"))
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(driver, 15).until(lambda d: "Thank you" in d.find_element(By.TAG_NAME, "h1").text)
+        wait_for(driver, lambda d: "Thank you" in d.find_element(By.TAG_NAME, "h1").text)
     finally:
         driver.get("about:blank")  # no request may still be running when the live server stops
         driver.set_window_size(1280, 1000)

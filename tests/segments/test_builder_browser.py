@@ -4,7 +4,7 @@ import pytest
 
 from cxhub.roles import MARKETER
 from segments.models import Segment
-from tests.browser.conftest import browser  # noqa: F401 - the shared headless Chromium fixture
+from tests.browser.conftest import browser, wait_for  # noqa: F401 - the shared headless Chromium fixture
 from tests.factories import CustomerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -18,9 +18,7 @@ def _fast_password_hashing(settings):
 
 
 def _wait(driver, condition, timeout=15):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+    return wait_for(driver, condition, timeout)
 
 
 def test_marketer_builds_segment_and_sees_preview_count(browser, live_server, make_user):  # noqa: F811
