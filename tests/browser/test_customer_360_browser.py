@@ -22,10 +22,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _wait(driver, condition, timeout=10):
-    return wait_for(driver, condition, timeout)
-
-
 def _seed():
     ann = CustomerFactory(
         first_name="Annika", last_name="Lindqvist", lifecycle_stage="active", preferred_channel="phone"
@@ -64,11 +60,11 @@ def _log_in(driver, live_server, username):
 
     driver.delete_all_cookies()
     driver.get(f"{live_server.url}/")
-    _wait(driver, lambda d: "/accounts/login/" in d.current_url)
+    wait_for(driver, lambda d: "/accounts/login/" in d.current_url, timeout=10)
     driver.find_element(By.ID, "id_username").send_keys(username)
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    _wait(driver, lambda d: d.find_elements(By.ID, "recent-title"))
+    wait_for(driver, lambda d: d.find_elements(By.ID, "recent-title"), timeout=10)
 
 
 def test_agent_walks_search_360_filters_paging_and_merge_redirect(
@@ -86,43 +82,43 @@ def test_agent_walks_search_360_filters_paging_and_merge_redirect(
     box = driver.find_element(By.ID, "id_q")
     box.send_keys("4417")
     box.submit()
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".result-name"))
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".result-name"), timeout=10)
     results = driver.find_elements(By.CSS_SELECTOR, ".result-name")
     assert [r.text for r in results] == ["Annika Lindqvist"]
     assert "Retail stores" in driver.page_source
     results[0].click()
-    _wait(driver, lambda d: d.current_url.endswith(f"/customers/{ann.pk}/"))
+    wait_for(driver, lambda d: d.current_url.endswith(f"/customers/{ann.pk}/"), timeout=10)
     assert driver.find_element(By.TAG_NAME, "h1").text == "Annika Lindqvist"
     assert len(_timeline_items(driver)) == PAGE
     driver.save_screenshot(str(artifacts_dir / "customer-360.png"))
 
     # "Load more" fetches the next page in place through htmx (no navigation).
-    _wait(driver, lambda d: d.execute_script("return typeof window.htmx === 'object'"))
+    wait_for(driver, lambda d: d.execute_script("return typeof window.htmx === 'object'"), timeout=10)
     url_before = driver.current_url
     for shown in (2 * PAGE, 70):
         driver.find_element(By.CSS_SELECTOR, "#timeline-more a").click()
-        _wait(driver, lambda d, shown=shown: len(_timeline_items(d)) == shown)
+        wait_for(driver, lambda d, shown=shown: len(_timeline_items(d)) == shown, timeout=10)
     assert driver.current_url == url_before
     assert not driver.find_elements(By.ID, "timeline-more")
 
     # Filter the timeline by channel.
     Select(driver.find_element(By.ID, "id_channel")).select_by_value("phone")
     driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
-    _wait(driver, lambda d: "channel=phone" in d.current_url)
+    wait_for(driver, lambda d: "channel=phone" in d.current_url, timeout=10)
     items = _timeline_items(driver)
     assert len(items) == 18
     assert all(item.find_element(By.CSS_SELECTOR, ".ch").get_attribute("title") == "Phone" for item in items)
 
     # A merged profile's old URL lands on the survivor with a notice.
     driver.get(f"{live_server.url}/customers/{old_profile.pk}/")
-    _wait(driver, lambda d: d.current_url.endswith(f"/customers/{ann.pk}/"))
+    wait_for(driver, lambda d: d.current_url.endswith(f"/customers/{ann.pk}/"), timeout=10)
     notice = driver.find_element(By.CSS_SELECTOR, ".messages li").text
     assert f"Customer {old_profile.pk} was merged into customer {ann.pk}" in notice
 
     # The phone layout keeps everything in one readable column.
     driver.set_window_size(390, 844)
     driver.get(f"{live_server.url}/customers/{ann.pk}/")
-    _wait(driver, lambda d: d.find_elements(By.ID, "timeline"))
+    wait_for(driver, lambda d: d.find_elements(By.ID, "timeline"), timeout=10)
     width = driver.execute_script("return document.documentElement.scrollWidth")
     assert width <= 390 + 1
     driver.save_screenshot(str(artifacts_dir / "customer-360-phone.png"))
@@ -144,7 +140,7 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(browser, live_server, mak
     driver.find_element(By.ID, "id_summary").send_keys("Customer asked to move the delivery to Friday")
     driver.find_element(By.ID, "id_outcome").send_keys("resolved")
     driver.find_element(By.CSS_SELECTOR, "details.log-form button[type=submit]").click()
-    _wait(driver, lambda d: "Call note logged." in d.page_source)
+    wait_for(driver, lambda d: "Call note logged." in d.page_source, timeout=10)
     first = _timeline_items(driver)[0]
     assert "Customer asked to move the delivery to Friday" in first.text
     assert "agent-ann" in first.text

@@ -23,10 +23,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _wait(driver, condition, timeout=10):
-    return wait_for(driver, condition, timeout)
-
-
 def _log_in(driver, live_server, username):
     from selenium.webdriver.common.by import By
 
@@ -35,7 +31,7 @@ def _log_in(driver, live_server, username):
     driver.find_element(By.ID, "id_username").send_keys(username)
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    _wait(driver, lambda d: "/accounts/login/" not in d.current_url)
+    wait_for(driver, lambda d: "/accounts/login/" not in d.current_url, timeout=10)
 
 
 def _seed():
@@ -79,7 +75,7 @@ def test_agent_resolves_an_exception_and_marketer_reads_the_funnel(
     first = rows[0]
     first.find_element(By.NAME, "note").send_keys("Called the customer")
     first.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".messages li"))
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".messages li"), timeout=10)
     assert "resolved" in driver.find_element(By.CSS_SELECTOR, ".messages li").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "tr[id^=exception-]")) == open_before - 1
     driver.save_screenshot(str(artifacts_dir / "journeys-queue.png"))

@@ -17,10 +17,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _wait(driver, condition, timeout=15):
-    return wait_for(driver, condition, timeout)
-
-
 def test_marketer_builds_segment_and_sees_preview_count(browser, live_server, make_user):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -35,7 +31,7 @@ def test_marketer_builds_segment_and_sees_preview_count(browser, live_server, ma
     driver.find_element(By.ID, "id_username").send_keys("marketer-mo")
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".segment-builder"))
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".segment-builder"))
 
     driver.find_element(By.ID, "id_name").send_keys("Gold plan")
     Select(driver.find_element(By.CSS_SELECTOR, ".sb-kind")).select_by_value("attr")
@@ -44,7 +40,7 @@ def test_marketer_builds_segment_and_sees_preview_count(browser, live_server, ma
     driver.find_element(By.CSS_SELECTOR, ".sb-value").send_keys("gold")
     driver.find_element(By.CSS_SELECTOR, ".sb-add").click()
 
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".segment-preview .sp-count"))
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".segment-preview .sp-count"))
     assert driver.find_element(By.CSS_SELECTOR, ".segment-preview .sp-count").text == "3"
     assert len(driver.find_elements(By.CSS_SELECTOR, ".segment-preview .sp-sample li")) == 3
 
@@ -52,11 +48,11 @@ def test_marketer_builds_segment_and_sees_preview_count(browser, live_server, ma
     rules = driver.find_element(By.ID, "id_rules")
     rules.clear()
     rules.send_keys('{"attr": "attributes.plan", "op": "nope"}')
-    _wait(driver, lambda d: "rules.op" in d.find_element(By.CSS_SELECTOR, ".sp-status").text)
+    wait_for(driver, lambda d: "rules.op" in d.find_element(By.CSS_SELECTOR, ".sp-status").text)
 
     rules.clear()
     rules.send_keys('{"attr": "attributes.plan", "op": "eq", "value": "gold"}')
     Select(driver.find_element(By.ID, "id_refresh")).select_by_value("manual")
     driver.find_element(By.CSS_SELECTOR, "input[name=_save]").click()
-    _wait(driver, lambda d: "/admin/segments/segment/" in d.current_url and "add" not in d.current_url)
+    wait_for(driver, lambda d: "/admin/segments/segment/" in d.current_url and "add" not in d.current_url)
     assert Segment.objects.get(slug="gold-plan").rules["value"] == "gold"
