@@ -7,15 +7,19 @@ import io
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.services import audited_stream
 from cxhub.errors import DomainError
+from cxhub.roles import ADMIN, has_role
 
 from .data_quality import data_quality_report
+from .erasure import delete_person, request_erasure
 from .exporting import customer_csv_rows
 from .identities import InvalidIdentity, normalize_email, normalize_phone
 from .importing import ImportFileError, import_customers
@@ -25,6 +29,7 @@ from .models import (
     BusinessUnit,
     Consent,
     Customer,
+    ErasureRequest,
     Identity,
     IdentityRule,
     ImportRun,
@@ -82,7 +87,7 @@ class CustomerAdmin(admin.ModelAdmin):
     filter_horizontal = ("business_units",)
     inlines = [IdentityInline, ConsentInline]
     show_full_result_count = False
-    actions = ["merge_selected", "export_selected"]
+    actions = ["merge_selected", "export_selected", "erase_selected"]
     change_list_template = "admin/customers/customer/change_list.html"
 
     @admin.display(description="Merged into")
@@ -108,6 +113,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_urls(self):
         own = [
             path("merge/", self.admin_site.admin_view(self.merge_view), name="customers_customer_merge"),
+            path("erase/", self.admin_site.admin_view(self.erase_view), name="customers_customer_erase"),
             path("import/", self.admin_site.admin_view(self.import_view), name="customers_customer_import"),
             path("export/", self.admin_site.admin_view(self.export_view), name="customers_customer_export"),
             path(
@@ -183,6 +189,68 @@ class CustomerAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/customers/customer/merge.html", context)
 
+    # -- delete and erase ---------------------------------------------------------------------
+    def get_deleted_objects(self, objs, request):
+        """Deleting a person takes their consent ledger and merge history with them (see delete_model)."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Consent._meta.verbose_name)
+        perms_needed.discard(MergeEvent._meta.verbose_name)
+        if protected:  # merged profiles and merge events of the same person: deleted with them
+            model_count[MergeEvent._meta.verbose_name_plural] = len(protected)
+            protected = []
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        delete_person(customer=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for customer in queryset.filter(merged_into__isnull=True):
+            delete_person(customer=customer, actor=request.user)
+
+    @admin.action(description="Erase the selected customers' personal data…", permissions=["erase"])
+    def erase_selected(self, request, queryset):
+        ids = sorted(queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(
+            f"{reverse('admin:customers_customer_erase')}?ids={','.join(map(str, ids))}"
+        )
+
+    def has_erase_permission(self, request) -> bool:
+        return has_role(request.user, ADMIN)
+
+    def erase_view(self, request):
+        if not self.has_erase_permission(request):
+            raise PermissionDenied
+        raw = request.POST.get("ids") or request.GET.get("ids", "")
+        ids = [int(part) for part in raw.split(",") if part.isdigit()][:100]
+        customers = list(Customer.objects.filter(pk__in=ids, erased_at__isnull=True).order_by("pk"))
+        if not customers:
+            self.message_user(request, "Pick customers that are not erased yet.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:customers_customer_changelist"))
+        error = ""
+        if request.method == "POST" and request.POST.get("confirm"):
+            reason = request.POST.get("reason", "").strip()
+            try:
+                with transaction.atomic():  # all of them or none
+                    requests = [
+                        request_erasure(customer=customer, reason=reason, actor=request.user)
+                        for customer in customers
+                    ]
+            except DomainError as exc:
+                error = exc.message
+            else:
+                numbers = ", ".join(f"#{r.pk}" for r in requests)
+                self.message_user(request, f"Erasure requested ({numbers}).", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:customers_customer_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase personal data",
+            "opts": self.model._meta,
+            "customers": customers,
+            "ids": ",".join(str(c.pk) for c in customers),
+            "error": error,
+        }
+        return render(request, "admin/customers/customer/erase.html", context)
+
     # -- import / export / data quality ----------------------------------------------------
     def import_view(self, request):
         if not self.has_add_permission(request):
@@ -226,7 +294,8 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _csv_response(queryset):
-        response = StreamingHttpResponse(customer_csv_rows(queryset), content_type="text/csv")
+        rows = audited_stream(customer_csv_rows(queryset), action="customers.export_csv")
+        response = StreamingHttpResponse(rows, content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="customers.csv"'
         return response
 
@@ -389,4 +458,23 @@ class ImportRunAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(admin.ModelAdmin):
+    """Erasure requests and their completion (read-only: requests are made with the customer action)."""
+
+    list_display = ("id", "customer_id", "status", "requested_by", "requested_at", "completed_at")
+    list_filter = ("status",)
+    search_fields = ("=customer_id", "requested_by")
+    readonly_fields = [f.name for f in ErasureRequest._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class CustomersConfig(AppConfig):
     name = "customers"
+
+    def ready(self) -> None:
+        from . import privacy
+
+        privacy.register()

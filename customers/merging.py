@@ -26,6 +26,7 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from audit.services import record_audit_many
 from cxhub.db import array_literal
 
 from . import pipeline
@@ -277,6 +278,14 @@ def merge_locked(
         repointed=repointed,
     )
     pipeline.mark_dirty([survivor.pk, merged.pk], reason="merge")
+    record_audit_many(
+        action="customer.merge",
+        customer_ids=[survivor.pk, merged.pk],
+        actor=actor,
+        object_type="merge_event",
+        object_id=event.pk,
+        detail={"survivor": survivor.pk, "merged": merged.pk},
+    )
     return event
 
 
@@ -422,6 +431,14 @@ def unmerge_customers(*, merge_event: MergeEvent, actor=None) -> Customer:
         event.undone_by = actor if getattr(actor, "pk", None) else None
         event.save(update_fields=["undone_at", "undone_by"])
         pipeline.mark_dirty([survivor.pk, merged.pk], reason="unmerge")
+        record_audit_many(
+            action="customer.unmerge",
+            customer_ids=[survivor.pk, merged.pk],
+            actor=actor,
+            object_type="merge_event",
+            object_id=event.pk,
+            detail={"survivor": survivor.pk, "merged": merged.pk},
+        )
     return merged
 
 

@@ -53,6 +53,8 @@ class Customer(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_profiles"
     )
+    # Set when the person's data was erased: the row stays as a tombstone (aggregates keep their ids).
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -73,6 +75,10 @@ class Customer(models.Model):
     @property
     def is_merged(self) -> bool:
         return self.merged_into_id is not None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
 
 class IdentityKind(models.TextChoices):
@@ -166,25 +172,6 @@ class DirtyCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"
-
-
-class CustomerView(models.Model):
-    """One opening of a customer's 360 page: who looked at whom, when (audit and "recently viewed")."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_views"
-    )
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="views")
-    viewed_at = models.DateTimeField(auto_now_add=True, db_index=False)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["user", "-viewed_at"], name="customer_view_user_idx"),
-            models.Index(fields=["customer", "-viewed_at"], name="customer_view_customer_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user_id} viewed customer {self.customer_id} at {self.viewed_at:%Y-%m-%d %H:%M:%S}"
 
 
 class SurvivorStrategy(models.TextChoices):
@@ -384,3 +371,60 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.source}) {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ErasureStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ErasureRequest(models.Model):
+    """A request to erase a person (and every profile merged into them), and its completion.
+
+    ``customer_id`` has no foreign key: the record outlives the profile, even if an admin
+    later deletes the tombstone.
+    """
+
+    customer_id = models.BigIntegerField(db_index=True)
+    reason = models.TextField(max_length=2000)
+    status = models.CharField(max_length=10, choices=ErasureStatus.choices, default=ErasureStatus.QUEUED)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(max_length=150, help_text="User or API client name.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Every profile erased: the person's survivor id and the ids merged into it.
+    customer_ids = models.JSONField(default=list, blank=True)
+    # {"app_label.Model": rows deleted or anonymised, ...}
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.pk} of customer {self.customer_id} ({self.status})"
+
+
+class SuppressedIdentity(models.Model):
+    """An identity of an erased person, kept only as a keyed hash (HMAC-SHA256 with
+    ``ERASURE_HASH_KEY``): proof that it was erased, and a way to recognise it when it comes
+    back (a re-import then starts a fresh profile; outbound may refuse it)."""
+
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    namespace = models.CharField(max_length=50, blank=True, default="")
+    value_hash = models.CharField(max_length=64)
+    erasure = models.ForeignKey(
+        ErasureRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suppressed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "suppressed identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "namespace", "value_hash"], name="suppressed_identity_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value_hash[:12]}…"

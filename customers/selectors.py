@@ -119,7 +119,7 @@ def customer_list(
 
     ``extra`` holds filters registered by higher apps (``segment``) with ``register_list_filter``.
     """
-    qs = Customer.objects.all()
+    qs = Customer.objects.filter(erased_at__isnull=True)  # tombstones hold no one
     if not include_merged:
         qs = qs.filter(merged_into__isnull=True)
     if email:

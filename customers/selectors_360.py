@@ -10,14 +10,16 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import Max, OuterRef, Prefetch, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 
+from audit.selectors import VIEW_ACTION, recently_viewed_customer_ids
+from audit.services import record_audit
 from interactions.models import Interaction
 from interactions.selectors import customer_timeline
 
 from . import selectors
-from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind, MergeEvent
+from .models import BusinessUnit, Consent, Customer, Identity, IdentityKind, MergeEvent
 from .selectors import consent_state, survivor_id
 
 TIMELINE_PAGE_SIZE = 25
@@ -165,7 +167,7 @@ def customer_360(
         return None
     filters = filters or TimelineFilters()
     if viewer is not None:
-        CustomerView.objects.create(user=viewer, customer=customer)
+        record_audit(action=VIEW_ACTION, actor=viewer, customer_id=customer.pk)
     return Customer360(
         customer=customer,
         identities_by_kind=_group_identities(customer.identities.all()),
@@ -248,15 +250,10 @@ def search_customers(*, query: str, limit: int = SEARCH_LIMIT) -> tuple[list[Cus
 
 def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, datetime]]:
     """The customers this user opened most recently (latest view first), each once."""
-    latest = list(
-        CustomerView.objects.filter(user=user, viewed_at__gte=timezone.now() - RECENT_WINDOW)
-        .values("customer_id")
-        .annotate(last_viewed=Max("viewed_at"))
-        .order_by("-last_viewed")[:limit]
-    )
-    customers = Customer.objects.in_bulk([row["customer_id"] for row in latest])
+    latest = recently_viewed_customer_ids(user_id=user.pk, since=timezone.now() - RECENT_WINDOW, limit=limit)
+    customers = Customer.objects.in_bulk([customer_id for customer_id, _ in latest])
     return [
-        (customers[row["customer_id"]], row["last_viewed"])
-        for row in latest
-        if row["customer_id"] in customers
+        (customers[customer_id], last_viewed)
+        for customer_id, last_viewed in latest
+        if customer_id in customers
     ]

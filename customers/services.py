@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_audit
 from cxhub.errors import Conflict, DomainError
 
 from . import pipeline
@@ -108,6 +109,14 @@ def record_consent(
         recorded_by=actor if getattr(actor, "pk", None) else None,
     )
     pipeline.mark_dirty([customer.pk], reason="consent")
+    record_audit(
+        action="consent.record",
+        actor=actor,
+        customer_id=customer.pk,
+        object_type="consent",
+        object_id=consent.pk,
+        detail={"channel": channel, "purpose": purpose, "granted": granted},
+    )
     return consent
 
 

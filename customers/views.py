@@ -1,8 +1,10 @@
 """Agent pages: customer search, the Customer 360 page, its timeline fragment, logging an interaction."""
 
+import json
 import logging
 
 from django.contrib import messages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -11,11 +13,13 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services import record_audit
 from cxhub.errors import DomainError
 from cxhub.roles import ADMIN, AGENT, has_role, role_required, user_roles
 
 from . import panels
 from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
+from .models import Customer
 from .selectors_360 import (
     MIN_QUERY_LENGTH,
     customer_360,
@@ -25,6 +29,7 @@ from .selectors_360 import (
     search_customers,
     timeline_page,
 )
+from .subject_access import subject_access_export
 
 logger = logging.getLogger(__name__)
 PANEL_FAILED = '<p class="error">This panel could not be loaded.</p>'
@@ -107,6 +112,8 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
     )
     if data is None:
         raise Http404("No such customer.")
+    if data.customer.is_erased:
+        return render(request, "customers/erased.html", {"customer": data.customer}, status=410)
     can_log = has_role(request.user, *LOGGING_ROLES)
     if can_log and log_form is None:
         log_form = LogInteractionForm()
@@ -174,18 +181,41 @@ def timeline(request, customer_id: int):
     survivor, response = _survivor_or_redirect(request, customer_id, "customers:timeline")
     if response:
         return response
+    if Customer.objects.filter(pk=survivor, erased_at__isnull=False).exists():
+        return HttpResponse("", status=410)
     filter_form = TimelineFilterForm(request.GET)
     page = timeline_page(
         customer_id=survivor,
         filters=filter_form.to_filters(),
         before=decode_cursor(request.GET.get("before")),
     )
+    record_audit(action="customer.timeline", customer_id=survivor, row_count=len(page.interactions))
     html = render_to_string(
         "customers/_timeline_rows.html",
         {"timeline": page, "customer_id": survivor, "filter_query": _filter_query(request)},
         request=request,
     )
     return HttpResponse(html)
+
+
+@require_GET
+@role_required(ADMIN)
+def export_person(request, customer_id: int):
+    """Admins download the subject-access export (the same JSON as the API) from the 360 page."""
+    survivor, response = _survivor_or_redirect(request, customer_id, "customers:export")
+    if response:
+        return response
+    customer = Customer.objects.filter(pk=survivor).first()
+    if customer is None:
+        raise Http404("No such customer.")
+    if customer.is_erased:
+        return render(request, "customers/erased.html", {"customer": customer}, status=410)
+    data = subject_access_export(customer_id=survivor)
+    record_audit(action="customer.export", customer_id=survivor)
+    body = json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="customer-{survivor}-export.json"'
+    return response
 
 
 @require_GET

@@ -26,6 +26,7 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "privacy:admin",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -69,7 +70,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         ("customers", "interactions", "journeys", "segments", "metrics")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
-    ),
+    )
+    | {"audit": ("view",)},
 }
 
 # Roles whose members use the Django admin (marketers build segments there).

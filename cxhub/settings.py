@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "cxhub",
+    "audit",
     "customers",
     "interactions",
     "journeys",
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.AuditContextMiddleware",
     "cxhub.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -148,6 +150,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Data rights: erasure requests whose task was lost; retention once a day.
+    "customers-erase-pending": {"task": "customers.erase_pending", "schedule": 600.0},
+    "customers-enforce-retention": {"task": "customers.enforce_retention", "schedule": 24 * 3600.0},
 }
 
 # --- REST API ---------------------------------------------------------------
@@ -191,6 +196,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+
+# --- Data rights ------------------------------------------------------------
+# Key of the HMAC-SHA256 that turns an erased person's identities into suppression-list hashes.
+# Set it in production and never change it (a new key no longer recognises earlier erasures).
+ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default="") or "erasure:" + SECRET_KEY
+# Days each kind of data is kept (0 = forever); enforced daily by customers.enforce_retention.
+RETENTION_DAYS = {
+    # Interactions older than this are deleted (counts and value before it leave the history).
+    "interactions": env.int("RETENTION_INTERACTIONS_DAYS", default=3 * 365),
+    # Survey comments older than this are blanked; the score, sentiment and themes stay.
+    "survey_comments": env.int("RETENTION_SURVEY_COMMENTS_DAYS", default=2 * 365),
+    # Audit events older than this are deleted (the only DELETE the audit trigger allows).
+    "audit": env.int("RETENTION_AUDIT_DAYS", default=6 * 365),
+}
 
 # --- Security (production tightens these; see settings_production) ----------
 SESSION_COOKIE_HTTPONLY = True

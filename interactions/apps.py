@@ -12,3 +12,6 @@ class InteractionsConfig(AppConfig):
 
         # A merge moves the merged profile's interactions to the survivor (and unmerge back).
         register_customer_relation(Interaction)
+        from . import privacy
+
+        privacy.register()

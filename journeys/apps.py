@@ -37,6 +37,9 @@ class JourneysConfig(AppConfig):
             )
         )
         _connect_interactions_signal()
+        from . import privacy
+
+        privacy.register()
         _register_customer_relation()
         _register_segment_condition()
 

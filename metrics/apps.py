@@ -15,6 +15,9 @@ class MetricsConfig(AppConfig):
         panels.register()
         segment_kpis.register()
         _register_merge_relation()
+        from . import privacy
+
+        privacy.register()
 
 
 def _register_merge_relation() -> None:

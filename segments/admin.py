@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from audit.services import record_audit
 from cxhub.errors import DomainError
 
 from . import services
@@ -97,14 +98,25 @@ class SegmentAdmin(admin.ModelAdmin):
             obj.owner = request.user
         services.save_segment(segment=obj)
         rules_changed = not change or {"rules", "parent", "kind"} & set(form.changed_data)
+        record_audit(
+            action="segment.update" if change else "segment.create",
+            object_type="segment",
+            object_id=obj.pk,
+            detail={"slug": obj.slug, "fields": sorted(form.changed_data)},
+        )
         if rules_changed and obj.is_dynamic and obj.refresh != "manual":
             services.request_recompute(segment=obj, trigger="created" if not change else "updated")
 
     def delete_model(self, request, obj):
+        segment_id, slug = obj.pk, obj.slug
         try:
             services.delete_segment(segment=obj)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
+        else:
+            record_audit(
+                action="segment.delete", object_type="segment", object_id=segment_id, detail={"slug": slug}
+            )
 
     @admin.display(description="Recent runs")
     def recent_runs(self, obj):

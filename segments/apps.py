@@ -11,3 +11,6 @@ class SegmentsConfig(AppConfig):
         from . import hooks
 
         hooks.connect()
+        from . import privacy
+
+        privacy.register()

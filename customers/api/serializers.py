@@ -6,6 +6,7 @@ from customers.models import (
     Consent,
     ConsentPurpose,
     Customer,
+    ErasureRequest,
     Identity,
     IdentityKind,
     LifecycleStage,
@@ -117,3 +118,29 @@ class ConsentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Consent
         fields = ("id", "channel", "purpose", "granted", "source", "evidence", "captured_at")
+
+
+class ErasureInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why: e.g. the reference of the person's request."
+    )
+
+
+class ErasureStartedSerializer(serializers.Serializer):
+    request_id = serializers.IntegerField()
+
+
+class ErasureRequestSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ErasureRequest
+        fields = (
+            "id",
+            "customer_id",
+            "status",
+            "requested_at",
+            "requested_by",
+            "completed_at",
+            "customer_ids",
+            "summary",
+            "error",
+        )

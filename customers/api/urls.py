@@ -12,4 +12,11 @@ urlpatterns = [
     path("customers/<int:pk>/unmerge/", views.UnmergeView.as_view(), name="api-customer-unmerge"),
     path("customers/<int:pk>/merges/", views.MergeHistoryView.as_view(), name="api-customer-merges"),
     path("customers/<int:pk>/consents/", views.ConsentListView.as_view(), name="api-customer-consents"),
+    path(
+        "customers/<int:pk>/export/",
+        views.SubjectAccessExportView.as_view(),
+        name="api-subject-access",
+    ),
+    path("customers/<int:pk>/erase/", views.EraseView.as_view(), name="api-customer-erase"),
+    path("erasures/<int:pk>/", views.ErasureRequestView.as_view(), name="api-erasure-detail"),
 ]

@@ -3,16 +3,20 @@
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from audit.services import audited_stream, record_audit
 from customers import exporting, selectors, services
+from customers.erasure import CustomerErased, request_erasure
 from customers.errors import InvalidIdentity
 from customers.identities import normalize_email, normalize_identity, normalize_phone
 from customers.merging import merge_customers, unmerge_customers
-from customers.models import Customer, MergeEvent
+from customers.models import Customer, ErasureRequest, MergeEvent
+from customers.subject_access import subject_access_export
 from cxhub.api.authentication import ApiClientUser
 from cxhub.errors import DomainError
 
@@ -22,6 +26,9 @@ from .serializers import (
     CustomerCreateSerializer,
     CustomerSerializer,
     CustomerUpdateSerializer,
+    ErasureInputSerializer,
+    ErasureRequestSerializer,
+    ErasureStartedSerializer,
     IdentitySerializer,
     MergeEventSerializer,
     MergeRequestSerializer,
@@ -84,6 +91,8 @@ class CustomerScopedView(GenericAPIView):
             )
             response["Location"] = url
             return response
+        if customer.erased_at is not None:
+            raise CustomerErased(f"Customer {pk} was erased on {customer.erased_at:%Y-%m-%d}.")
         return customer
 
 
@@ -157,6 +166,7 @@ class CustomerDetailView(CustomerScopedView):
         customer = self.live_customer(request, pk)
         if isinstance(customer, Response):
             return customer
+        record_audit(action="customer.read", customer_id=customer.pk, detail={"part": "profile"})
         return Response(CustomerSerializer(customer).data)
 
     @extend_schema(request=CustomerUpdateSerializer, responses=CustomerSerializer)
@@ -167,6 +177,9 @@ class CustomerDetailView(CustomerScopedView):
         data = CustomerUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         customer = services.update_customer(customer=customer, fields=data.validated_data)
+        record_audit(
+            action="customer.update", customer_id=customer.pk, detail={"fields": sorted(data.validated_data)}
+        )
         return Response(CustomerSerializer(customer).data)
 
 
@@ -179,6 +192,7 @@ class IdentityListView(CustomerScopedView):
         if isinstance(customer, Response):
             return customer
         page = self.paginate_queryset(selectors.identities_of(customer_id=customer.pk))
+        record_audit(action="customer.read", customer_id=customer.pk, detail={"part": "identities"})
         return self.get_paginated_response(IdentitySerializer(page, many=True).data)
 
 
@@ -251,6 +265,7 @@ class ConsentListView(CustomerScopedView):
         if isinstance(customer, Response):
             return customer
         page = self.paginate_queryset(customer.consents.all())
+        record_audit(action="customer.read", customer_id=customer.pk, detail={"part": "consents"})
         body = self.get_paginated_response(ConsentSerializer(page, many=True).data).data
         state = selectors.consent_state(customer_id=customer.pk)
         body["current"] = [
@@ -284,6 +299,53 @@ class CustomerExportView(GenericAPIView):
         params = request.query_params
         filters = {n: params[n].strip() for n in ("q", "business_unit") if params.get(n)}
         queryset = selectors.customer_list(**filters)
-        response = StreamingHttpResponse(exporting.customer_csv_rows(queryset), content_type="text/csv")
+        rows = audited_stream(exporting.customer_csv_rows(queryset), action="customers.export_csv")
+        response = StreamingHttpResponse(rows, content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="customers.csv"'
         return response
+
+
+class SubjectAccessExportView(CustomerScopedView):
+    """Everything held on the person (and every profile merged into them), as JSON."""
+
+    required_scopes = {"GET": "privacy:admin"}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        customer = self.live_customer(request, pk)
+        if isinstance(customer, Response):
+            return customer
+        data = subject_access_export(customer_id=customer.pk)
+        record_audit(action="customer.export", customer_id=customer.pk)
+        response = Response(data)
+        if request.query_params.get("download") in ("1", "true"):
+            response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}-export.json"'
+        return response
+
+
+class EraseView(CustomerScopedView):
+    """Queue the erasure of the person's personal data; 202 with the request id."""
+
+    required_scopes = {"POST": "privacy:admin"}
+    serializer_class = ErasureInputSerializer
+
+    @extend_schema(request=ErasureInputSerializer, responses={202: ErasureStartedSerializer})
+    def post(self, request, pk: int):
+        customer = self.live_customer(request, pk)
+        if isinstance(customer, Response):
+            return customer
+        data = ErasureInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        erasure = request_erasure(customer=customer, reason=data.validated_data["reason"])
+        return Response({"request_id": erasure.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class ErasureRequestView(GenericAPIView):
+    """One erasure request: its status, when it completed and how many rows each table gave up."""
+
+    required_scopes = {"GET": "privacy:admin"}
+    queryset = ErasureRequest.objects.all()
+    serializer_class = ErasureRequestSerializer
+
+    def get(self, request, pk: int):
+        return Response(ErasureRequestSerializer(get_object_or_404(ErasureRequest, pk=pk)).data)

@@ -6,6 +6,9 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from audit.services import record_audit
+from customers.erasure import CustomerErased
+from customers.models import Customer
 from customers.selectors import survivor_ids
 from cxhub.api.authentication import ApiClientUser
 from cxhub.api.pagination import CursorPagination
@@ -82,6 +85,9 @@ def live_customer_or_404(customer_id: int) -> int:
     live = survivor_ids([customer_id]).get(customer_id)
     if live is None:
         raise NotFound(f"No customer {customer_id}.")
+    erased_at = Customer.objects.filter(pk=live).values_list("erased_at", flat=True).first()
+    if erased_at is not None:
+        raise CustomerErased(f"Customer {customer_id} was erased on {erased_at:%Y-%m-%d}.")
     return live
 
 
@@ -163,4 +169,5 @@ class CustomerTimelineView(GenericAPIView):
         live = live_customer_or_404(customer_id)
         queryset = selectors.interactions_query(customer_id=live, **list_filters(request.query_params))
         page = self.paginate_queryset(queryset)
+        record_audit(action="customer.timeline", customer_id=live, row_count=len(page))
         return self.get_paginated_response(InteractionSerializer(page, many=True).data)

@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import audited_stream, record_audit
 from customers.models import Identity
 from cxhub.errors import DomainError, NotFound
 
@@ -81,6 +82,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             serializer.instance = services.save_segment(segment=segment, actor=user)
             if segment.is_dynamic and segment.refresh != "manual":
                 services.request_recompute(segment=segment, trigger="created")
+            _audit_segment("segment.create", segment)
 
     def perform_update(self, serializer):
         segment = serializer.instance
@@ -92,9 +94,14 @@ class SegmentViewSet(viewsets.ModelViewSet):
             changed = before != (segment.rules, segment.parent_id, segment.kind)
             if changed and segment.is_dynamic and segment.refresh != "manual":
                 services.request_recompute(segment=segment, trigger="updated")
+            _audit_segment("segment.update", segment, fields=sorted(serializer.validated_data))
 
     def perform_destroy(self, instance):
+        segment_id, slug = instance.pk, instance.slug
         services.delete_segment(segment=instance)
+        record_audit(
+            action="segment.delete", object_type="segment", object_id=segment_id, detail={"slug": slug}
+        )
 
     @action(detail=True, methods=["post"])
     def recompute(self, request, pk=None):
@@ -130,6 +137,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             data = MemberChangeSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             added = services.add_members(segment=segment, customer_ids=data.validated_data["customer_ids"])
+            _audit_segment("segment.members_add", segment, customers=data.validated_data["customer_ids"])
             segment.refresh_from_db()
             return Response({"added": added, "member_count": segment.member_count})
         since = SegmentMembership.objects.filter(segment=segment, customer_id=OuterRef("pk")).values("since")[
@@ -141,9 +149,11 @@ class SegmentViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<customer_id>[0-9]+)")
     def remove_member(self, request, pk=None, customer_id=None):
-        removed = services.remove_members(segment=self.get_object(), customer_ids=[int(customer_id)])
+        segment = self.get_object()
+        removed = services.remove_members(segment=segment, customer_ids=[int(customer_id)])
         if not removed:
             raise NotFound("That customer is not a member.", field="customer_id")
+        _audit_segment("segment.members_remove", segment, customers=[int(customer_id)])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(
@@ -174,10 +184,26 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def members_csv(self, request, pk=None):
         segment = self.get_object()
-        response = StreamingHttpResponse(_member_rows(segment), content_type="text/csv; charset=utf-8")
+        rows = audited_stream(
+            _member_rows(segment),
+            action="segment.export_csv",
+            object_type="segment",
+            object_id=segment.pk,
+            detail={"slug": segment.slug},
+        )
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="segment-{segment.slug}-{stamp}.csv"'
         return response
+
+
+def _audit_segment(action: str, segment: Segment, *, fields=None, customers=None) -> None:
+    detail = {"slug": segment.slug}
+    if fields is not None:
+        detail["fields"] = list(fields)
+    if customers is not None:
+        detail["customers"] = sorted(int(c) for c in customers)[:1000]
+    record_audit(action=action, object_type="segment", object_id=segment.pk, detail=detail)
 
 
 class _Echo:

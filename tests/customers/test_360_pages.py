@@ -9,7 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from customers.models import Consent, CustomerView, IdentityKind
+from audit.models import AuditEvent
+from audit.services import record_audit
+from customers.models import Consent, IdentityKind
 from customers.panels import Panel, register_panel
 from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
@@ -67,7 +69,7 @@ def test_user_without_role_is_forbidden(client, make_user):
     assert client.get("/customers/?q=ann").status_code == 403
     assert client.get(f"/customers/{customer.pk}/").status_code == 403
     assert client.get(f"/customers/{customer.pk}/timeline/").status_code == 403
-    assert not CustomerView.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 @pytest.mark.parametrize("role", ["Agent", "Marketer", "Admin"])
@@ -228,11 +230,19 @@ def test_every_view_is_recorded_and_shows_on_the_agent_home(agent_client, agent_
     agent_client.get(f"/customers/{first.pk}/")
     agent_client.get(f"/customers/{second.pk}/")
     agent_client.get(f"/customers/{first.pk}/")
-    views = list(CustomerView.objects.order_by("id").values_list("user_id", "customer_id"))
-    assert views == [(agent_user.pk, first.pk), (agent_user.pk, second.pk), (agent_user.pk, first.pk)]
-    assert CustomerView.objects.first().viewed_at is not None
-    agent_client.get(f"/customers/{first.pk}/timeline/")  # a fragment is not a page view
-    assert CustomerView.objects.count() == 3
+    page_views = AuditEvent.objects.filter(action="customer.view").order_by("id")
+    views = list(page_views.values_list("actor_user_id", "customer_id", "source"))
+    assert views == [
+        (agent_user.pk, first.pk, "page"),
+        (agent_user.pk, second.pk, "page"),
+        (agent_user.pk, first.pk, "page"),
+    ]
+    assert page_views.first().at is not None
+    agent_client.get(f"/customers/{first.pk}/timeline/")  # a fragment is not a page view...
+    assert page_views.count() == 3
+    # ...but it is a read of the timeline, recorded as one.
+    timeline_reads = AuditEvent.objects.filter(action="customer.timeline")
+    assert list(timeline_reads.values_list("customer_id", flat=True)) == [first.pk]
     home = agent_client.get("/")
     assert [c.pk for c, _ in home.context["recent"]] == [first.pk, second.pk]
     assert "Your roles: Agent" in home.content.decode()
@@ -249,9 +259,9 @@ def test_recently_viewed_is_per_user(client, make_user):
 
 def test_recently_viewed_leaves_out_views_older_than_the_window(agent_client, agent_user):
     old, fresh = CustomerFactory(), CustomerFactory()
-    CustomerView.objects.create(user=agent_user, customer=old)
-    CustomerView.objects.filter(customer=old).update(viewed_at=datetime.now(UTC) - timedelta(days=91))
-    CustomerView.objects.create(user=agent_user, customer=fresh)
+    long_ago = datetime.now(UTC) - timedelta(days=91)
+    record_audit(action="customer.view", actor=agent_user, customer_id=old.pk, at=long_ago)
+    record_audit(action="customer.view", actor=agent_user, customer_id=fresh.pk)
     assert [c.pk for c, _ in agent_client.get("/").context["recent"]] == [fresh.pk]
 
 

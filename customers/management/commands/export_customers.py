@@ -4,6 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from audit.context import acting_as
+from audit.services import audited_stream
 from customers.exporting import customer_csv_rows
 from customers.selectors import customer_list
 
@@ -27,8 +29,10 @@ class Command(BaseCommand):
 
     @staticmethod
     def _write(queryset, target) -> int:
+        """Write the CSV; the audit log records the export with its row count."""
         lines = 0
-        for line in customer_csv_rows(queryset):
-            target.write(line)
-            lines += 1
+        with acting_as(source="command"):
+            for line in audited_stream(customer_csv_rows(queryset), action="customers.export_csv"):
+                target.write(line)
+                lines += 1
         return max(lines - 1, 0)
