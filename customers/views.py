@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import record_audit
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, has_role, role_required, user_roles
+from cxhub.roles import ADMIN, SERVICE_ROLES, has_role, role_required, user_roles
 
 from . import panels
 from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
@@ -38,7 +38,7 @@ FIGURES = (
     ("profitability", "Profitability"),
     ("cost_to_serve", "Cost to serve"),
 )
-LOGGING_ROLES = (AGENT, ADMIN)
+LOGGING_ROLES = SERVICE_ROLES
 
 
 def _channels():
