@@ -15,12 +15,11 @@ from django.utils import timezone
 
 from audit.selectors import VIEW_ACTION, recently_viewed_customer_ids
 from audit.services import record_audit
+from customers import selectors
+from customers.models import BusinessUnit, Consent, Customer, Identity, IdentityKind, MergeEvent
+from customers.selectors import consent_state, survivor_id
 from interactions.models import Interaction
 from interactions.selectors import customer_timeline
-
-from . import selectors
-from .models import BusinessUnit, Consent, Customer, Identity, IdentityKind, MergeEvent
-from .selectors import consent_state, survivor_id
 
 TIMELINE_PAGE_SIZE = 25
 SEARCH_LIMIT = 25

@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.services import record_audit
+from console.selectors import TIMELINE_PAGE_SIZE as PAGE
 from customers.models import Consent, IdentityKind
 from customers.panels import Panel, register_panel
-from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
 from interactions.models import Direction, Interaction
 from tests.factories import BusinessUnitFactory, CustomerFactory, IdentityFactory, InteractionFactory, channel
