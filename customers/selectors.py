@@ -48,6 +48,14 @@ def survivor_ids(customer_ids) -> dict[int, int]:
     return result
 
 
+def erased_ids(customer_ids) -> set[int]:
+    """Which of these customers were erased (tombstones)."""
+    ids = {int(i) for i in customer_ids}
+    if not ids:
+        return set()
+    return set(Customer.objects.filter(pk__in=ids, erased_at__isnull=False).values_list("pk", flat=True))
+
+
 def consent_state(*, customer_id: int, at: datetime | None = None) -> dict[tuple[str, str], Consent]:
     """The latest ledger row per (channel, purpose), optionally as it stood at ``at``."""
     rows = Consent.objects.filter(customer_id=customer_id)

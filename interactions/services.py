@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from customers.models import BusinessUnit
 from customers.pipeline import mark_dirty
-from customers.selectors import survivor_ids
+from customers.selectors import erased_ids, survivor_ids
 from customers.services import record_last_seen, resolve_customers
 from cxhub.db import array_literal, atomic_with_retry
 from cxhub.errors import DomainError
@@ -169,6 +169,7 @@ def resolve_item_customers(
     out: dict[int, int | ItemError] = {}
     explicit = {item.customer_id for _, item in parsed if item.customer_id is not None}
     live = survivor_ids(explicit) if explicit else {}
+    erased = erased_ids(live.values()) if live else set()
     by_identity = [(index, item.identities) for index, item in parsed if item.customer_id is None]
     resolved = resolve_identity_sets([ids for _, ids in by_identity], source=source)
     for (index, _), customer in zip(by_identity, resolved, strict=True):
@@ -178,6 +179,9 @@ def resolve_item_customers(
             out[index] = live.get(item.customer_id) or ItemError(
                 f"customer_id: no customer {item.customer_id}.", field="customer_id", code="not_found"
             )
+            if out[index] in erased:  # nothing new may gather on a tombstone
+                message = f"customer_id: customer {item.customer_id} was erased."
+                out[index] = ItemError(message, field="customer_id", code="erased")
     return out
 
 

@@ -442,3 +442,26 @@ def test_a_lost_erasure_task_is_picked_up_by_the_sweep(person, django_capture_on
     assert erase_pending() == 1
     assert ErasureRequest.objects.get(pk=request.pk).status == "done"
     assert Customer.objects.get(pk=ann.pk).erased_at is not None
+
+
+def test_ingest_naming_an_erased_customer_id_is_refused_per_item(
+    person, privacy_admin, erase, api_client_with
+):
+    ann, _ = person
+    erase(privacy_admin, ann.pk)
+    ingest = api_client_with("ingest:write")
+    item = {"source": "shop", "channel": "web", "type": "page_view", "occurred_at": "2026-10-05T10:00:00Z"}
+    body = {
+        "items": [
+            {**item, "external_id": "after-1", "customer_id": ann.pk},
+            {**item, "external_id": "after-2", "customer": {"email": "ann@example.com"}},
+        ]
+    }
+    response = ingest.post("/api/v1/interactions/batch/", body, format="json")
+    assert response.status_code == 200
+    first, second = response.json()["results"]
+    assert first["status"] == "error" and first["error"]["code"] == "erased"
+    assert first["error"]["field"] == "customer_id"
+    assert second["status"] == "created"  # the e-mail alone starts a fresh profile
+    assert Interaction.objects.get(pk=second["id"]).customer_id != ann.pk
+    assert not Interaction.objects.filter(external_id="after-1").exists()
