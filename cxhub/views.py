@@ -93,7 +93,7 @@ def permission_denied(request, exception=None):
 @never_cache
 @login_not_required
 def admin_login(request):
-    """The admin's sign-in: a signed-in user who is not staff (an Agent) gets the role page, not a login form."""
+    """The admin sign-in: a signed-in user who is not staff (an Agent) gets the role page, no login form."""
     if request.user.is_authenticated and not request.user.is_staff and has_role(request.user):
         return permission_denied(request, RoleDenied(STAFF_ROLES))
     from django.contrib import admin

@@ -47,7 +47,8 @@ def test_unsupported_method_is_405_even_without_the_scope(api_client_with):
 def test_supported_method_without_its_scope_is_still_403(api_client_with):
     response = api_client_with("segments:read").delete("/api/v1/segments/1/")
     assert response.status_code == 403
-    assert response.json()["error"] == {"code": "permission_denied", "message": "Missing scope: segments:write."}
+    error = response.json()["error"]
+    assert error == {"code": "permission_denied", "message": "Missing scope: segments:write."}
 
 
 def test_anonymous_caller_is_401_before_any_405():

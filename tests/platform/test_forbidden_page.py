@@ -20,7 +20,7 @@ def test_agent_opening_the_marketers_dashboard_gets_the_role_page(agent_client):
     assert "This page is not open to your role" in html
     assert "with the role <strong>Agent</strong>" in html
     assert "for the roles <strong>Marketer or Admin</strong>" in html
-    assert "<code class=\"path\">/metrics/</code>" in html
+    assert '<code class="path">/metrics/</code>' in html
     links = _destinations(html)
     assert 'href="/journeys/exceptions/"' in links and 'href="/metrics/cases/"' in links
     assert 'href="/metrics/"' not in links and 'href="/journeys/"' not in links
