@@ -6,7 +6,7 @@ carry realistic content (long names, long tables, charts)."""
 import pytest
 from django.core.management import call_command
 
-from cxhub.roles import ADMIN, AGENT, MARKETER
+from cxhub.roles import ADMIN, AGENT, MARKETER, TEAM_LEAD
 from tests.browser.conftest import wait_for
 from tests.browser.pages import admin_paths, page_paths, pages_needing_samples
 
@@ -134,7 +134,7 @@ def test_no_page_scrolls_sideways_for_any_role_at_desktop_and_phone_width(
     paths = page_paths(_samples())
     assert {"/", "/journeys/exceptions/", "/metrics/cases/", "/segments/", "/metrics/"} <= set(paths)
     problems = []
-    for role in (AGENT, MARKETER, ADMIN):
+    for role in (AGENT, TEAM_LEAD, MARKETER, ADMIN):
         make_user(role, username=f"walk-{role.lower()}", password=PASSWORD)
         _log_in(browser, live_server, f"walk-{role.lower()}")
         problems += _walk(browser, live_server, paths, label=role, artifacts_dir=artifacts_dir)
