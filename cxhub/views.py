@@ -82,9 +82,11 @@ def permission_denied(request, exception=None):
         return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
     roles = user_roles(request.user)
     allowed = getattr(exception, "allowed_roles", ())
+    allowed = [role for role in allowed if role not in roles]
     context = {
         "held_roles": [role for role in ROLES if role in roles],
-        "allowed_roles": [role for role in allowed if role not in roles],
+        "allowed_roles": allowed,
+        "allowed_text": " or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 1 else allowed),
         "requested_path": request.path,
     }
     return render(request, "403.html", context, status=403)

@@ -30,7 +30,7 @@ def test_marketer_opening_the_exception_queue_is_pointed_to_their_own_pages(mark
     response = marketer_client.get("/journeys/exceptions/")
     assert response.status_code == 403
     html = " ".join(response.content.decode().split())
-    assert "for the roles <strong>Agent or Admin</strong>" in html
+    assert "for the roles <strong>Agent, Team lead or Admin</strong>" in html
     links = _destinations(html)
     assert 'href="/metrics/"' in links and 'href="/journeys/"' in links and 'href="/admin/"' in links
     assert 'href="/journeys/exceptions/"' not in links
