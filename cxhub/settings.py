@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "journeys",
     "segments",
     "metrics",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [
