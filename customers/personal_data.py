@@ -136,7 +136,7 @@ def uncovered_foreign_keys() -> list[str]:
         app = model._meta.app_label
         missing.append(
             f"{model._meta.label}.{model_field.name} points at a customer but no app declares what it "
-            f"holds. In {app}/wiring.py connect() (or {app}/apps.py ready()), call "
+            f"holds. In {app}/wiring.py connect(), call "
             f"customers.personal_data.register_personal_data({model.__name__}, section=..., "
             f'customer_field="{model_field.name}", export_fields=(...), '
             f"erase=DELETE|ANONYMISE|KEEP, blank={{...}})."
