@@ -57,6 +57,7 @@ def _samples():
     return {
         "customers:detail": busiest_customer,
         "customers:timeline": busiest_customer,
+        "customers:export": lambda: None,  # a JSON download, not a page
         "segments:detail": lambda: {"pk": Segment.objects.order_by("-member_count", "pk").first().pk},
         "journeys:detail": lambda: {"slug": Journey.objects.order_by("pk").first().slug},
         "metrics:case": lambda: {"pk": FollowUpCase.objects.order_by("pk").first().pk},
