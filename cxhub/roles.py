@@ -26,6 +26,10 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "messages:read",
+    "messages:write",
+    "campaigns:read",
+    "campaigns:write",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -36,6 +40,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "segments:read",
         "metrics:read",
         "journeys:read",
+        "messages:read",
     },
     MARKETER: {
         "customers:read",
@@ -45,6 +50,10 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:write",
         "journeys:read",
         "journeys:write",
+        "messages:read",
+        "messages:write",
+        "campaigns:read",
+        "campaigns:write",
     },
     ADMIN: set(SCOPES),
 }
@@ -57,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+        "outreach": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
@@ -64,9 +74,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "add", "change", "delete"),
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
+        "outreach": ("view", "add", "change", "delete"),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics")
+        ("customers", "interactions", "journeys", "segments", "metrics", "outreach")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),
