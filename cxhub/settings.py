@@ -212,6 +212,9 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 OUTBOX_DIR = env.path("OUTBOX_DIR", default=BASE_DIR / "outbox")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+    # The submission port always speaks STARTTLS: smtp://user:pass@host:587 means it.
+    if vars().get("EMAIL_PORT") == 587 and not vars().get("EMAIL_USE_SSL"):
+        EMAIL_USE_TLS = True
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(OUTBOX_DIR)

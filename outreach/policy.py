@@ -20,8 +20,9 @@ from customers.models import Customer
 from .models import CAPPED_STATUSES, BlockReason, FrequencyCap, Message, Suppression
 
 MARKETING = "marketing"
-# Which customer field holds the address for a channel; other channels need no address.
-ADDRESS_FIELDS = {"email": "email", "sms": "phone", "whatsapp": "phone", "phone": "phone"}
+# Which customer field holds the address on the channels CX Hub delivers itself; the others (a phone
+# call, a letter, the store) are carried out by people and need no address here.
+ADDRESS_FIELDS = {"email": "email", "sms": "phone", "whatsapp": "phone"}
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 # The same patterns as PostgreSQL regular expressions (POSIX classes instead of \s).

@@ -245,19 +245,18 @@ def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, e
     assert "left stage Query received" in audit.reason
 
 
-def test_a_sent_message_marks_the_customer_dirty_after_commit(
-    templates, customer, event, process, monkeypatch, django_capture_on_commit_callbacks
+def test_a_sent_message_goes_through_the_gateway_and_marks_the_customer_dirty(
+    templates, customer, event, process
 ):
-    from journeys.services import actions
+    from customers.models import DirtyCustomer
+    from outreach.models import Message
 
-    marked = []
-    monkeypatch.setattr(actions, "mark_dirty", lambda ids, reason="": marked.append((list(ids), reason)))
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        _ship(event, process, customer)
-    assert marked == []
-    for callback in callbacks:
-        callback()
-    assert marked == [([customer.pk], "journey_message")]
+    DirtyCustomer.objects.all().delete()
+    _ship(event, process, customer)
+    message = Message.objects.get(customer=customer, origin="journey")
+    assert message.status == "queued" and message.interaction.type == "journey_message"
+    # The interactions writer marks the customer (an append-only mark: it never waits on a worker).
+    assert DirtyCustomer.objects.filter(customer=customer, reason="interaction").exists()
 
 
 def test_lost_deliveries_are_requeued_by_the_sweep(
