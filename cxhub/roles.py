@@ -58,6 +58,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:read",
         "journeys:read",
         "journeys:write",
+        "messages:read",
     },
     MARKETER: {
         "customers:read",
@@ -91,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "change"),
         "segments": ("view",),
         "metrics": ("view", "change"),
+        "outreach": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
