@@ -162,6 +162,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
     # Outreach: messages a lost worker left behind, scheduled campaigns that are due.
     "outreach-requeue-stale": {"task": "outreach.requeue_stale_messages", "schedule": 60.0},
+    "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
+    "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
+    "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
 }
 
 # --- REST API ---------------------------------------------------------------

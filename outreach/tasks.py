@@ -20,3 +20,25 @@ def deliver_pending(campaign_id: int | None = None) -> int:
 @shared_task(name="outreach.requeue_stale_messages")
 def requeue_stale_messages() -> int:
     return delivery.requeue_stale()
+
+
+@shared_task(name="outreach.send_due_campaigns")
+def send_due_campaigns() -> int:
+    from .services import campaigns
+
+    return campaigns.send_due_campaigns()
+
+
+@shared_task(name="outreach.process_segment_entries")
+def process_segment_entries() -> int:
+    """Entries written by full recomputes (the dirty pipeline handles incremental ones at once)."""
+    from .services import campaigns
+
+    return campaigns.process_segment_entries()
+
+
+@shared_task(name="outreach.refresh_conversions")
+def refresh_conversions() -> int:
+    from .services import campaigns
+
+    return campaigns.refresh_open_conversions()

@@ -1,7 +1,13 @@
-"""How outreach plugs into lower apps: the 360 panel and merges."""
+"""How outreach plugs into lower apps: the dirty-customer pipeline, the 360 panel and merges."""
 
 
 def connect() -> None:
+    from customers.pipeline import register_dirty_handler
+
+    from .services.campaigns import on_dirty_customers
+
+    # Registered after segments' handler (INSTALLED_APPS order), so the entries it writes are seen.
+    register_dirty_handler("outreach", on_dirty_customers)
     _register_panel()
     _register_merge_relation()
 

@@ -126,3 +126,62 @@ def test_decisions_show_on_the_360_page_and_in_the_admin(agent_client, admin_web
     assert "Spring offer" in page and "No consent" in page
     listing = admin_web_client.get("/admin/outreach/message/?reason=consent").content.decode()
     assert "Spring offer" in listing
+
+
+def test_campaign_api_create_send_results(api_client_with, consenting):
+    from segments.models import Segment, SegmentKind
+    from segments.services import add_members
+
+    api = api_client_with("campaigns:write", "campaigns:read")
+    customers = [consenting(CustomerFactory(), "email") for _ in range(4)]
+    segment = Segment.objects.create(slug="lapsed", name="Lapsed", kind=SegmentKind.STATIC, rules={})
+    add_members(segment=segment, customer_ids=[c.pk for c in customers])
+    created = api.post(
+        "/api/v1/campaigns/",
+        {
+            "name": "Win back",
+            "segment": "lapsed",
+            "channel": "email",
+            "purpose": "marketing",
+            "subject": "Hi",
+            "body": "We miss you, {first_name}",
+            "holdout_percent": 25,
+            "conversion": {"events": {"type": "order"}, "within_days": 14},
+        },
+    )
+    assert created.status_code == 201, created.json()
+    campaign = created.json()
+    assert (campaign["segment"], campaign["holdout_percent"], campaign["conversion"]) == (
+        "lapsed",
+        25.0,
+        {"events": {"type": "order"}, "within_days": 14},
+    )
+    sent = api.post(f"/api/v1/campaigns/{campaign['id']}/send/")
+    assert sent.status_code == 202 and sent.json()["status"] == "sent" and sent.json()["decided"] == 4
+    results = api.get(f"/api/v1/campaigns/{campaign['id']}/results/").json()
+    assert results["audience"] == 4 and results["treated"] + results["holdout"] == 4
+    assert set(results["blocked"]) == {"consent", "quiet_hours", "frequency_cap", "unreachable"}
+    assert set(results["lift"]) == {"absolute", "relative", "ci95", "p_value"}
+    assert results["conversions"] == {"treated": 0, "holdout": 0}
+    rates = api.get("/api/v1/campaigns/response-rates/?segment=lapsed").json()["rates"]
+    assert [r["channel"] for r in rates] == ["email"]
+    listed = api.get("/api/v1/campaigns/").json()
+    assert [c["id"] for c in listed["results"]] == [campaign["id"]]
+
+
+def test_campaign_api_errors_and_scopes(api_client_with):
+    api = api_client_with("campaigns:write", "campaigns:read")
+    body = {"name": "x", "segment": "nope", "channel": "email", "body": "x"}
+    missing = api.post("/api/v1/campaigns/", body)
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "segment"
+    from segments.models import Segment
+
+    Segment.objects.create(slug="s", name="S", kind="static", rules={})
+    bad = api.post("/api/v1/campaigns/", dict(body, segment="s", conversion={"events": {"type": 5}}))
+    assert bad.status_code == 400 and bad.json()["error"]["field"].startswith("conversion.events")
+    too_big = api.post("/api/v1/campaigns/", dict(body, segment="s", holdout_percent=95))
+    assert too_big.status_code == 400 and too_big.json()["error"]["field"] == "holdout_percent"
+    assert api.get("/api/v1/campaigns/999/results/").status_code == 404
+    reader = api_client_with("campaigns:read")
+    assert reader.post("/api/v1/campaigns/", body).status_code == 403
+    assert api_client_with("messages:read").get("/api/v1/campaigns/").status_code == 403
