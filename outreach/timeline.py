@@ -2,8 +2,6 @@
 
 from datetime import datetime
 
-from django.db import transaction
-
 from interactions.models import Channel, Direction
 
 SOURCE = "outreach"
@@ -50,11 +48,10 @@ def interaction_row(
 
 
 def record_outbound(rows: list[dict]) -> list[int]:
-    """Write the rows through the interactions writer (idempotent on source + external id); ids in order."""
-    from interactions.services import insert_rows
+    """Write rows through the one interactions writer (idempotent on source + external id); ids in order."""
+    from interactions.services import record_interactions
 
-    with transaction.atomic():
-        return [pk for pk, _ in insert_rows(rows)]
+    return [recorded.id for recorded in record_interactions(rows=rows, dirty_reason="message")]
 
 
 def channel_ids() -> dict[str, int]:

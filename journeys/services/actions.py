@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from cxhub.errors import Conflict
-from interactions.models import Channel, Interaction
+from interactions.models import Channel
 
 from ..models import (
     ActionAudit,
@@ -74,7 +74,7 @@ def _reason(event) -> str:
     return f"Instance {event.instance.pk} {verb} stage {event.stage.name}"[:300]
 
 
-def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str = "", interaction=None):
+def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str = "", interaction_id=None):
     return ActionAudit.objects.create(
         at=timezone.now(),
         action=rule,
@@ -86,7 +86,7 @@ def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str
         channel=channel,
         result=result,
         detail=detail[:500],
-        interaction=interaction,
+        interaction_id=interaction_id,
     )
 
 
@@ -153,10 +153,15 @@ def send_message(*, rule: StageAction, event, customer: Customer, channel: Chann
         },
     )
     if message.status != MessageStatus.BLOCKED:
-        interaction = Interaction.objects.filter(pk=message.interaction_id).first()
         detail = f"Message {message.pk}"
         return _audit(
-            rule, event, customer, ActionResult.SENT, channel=code, detail=detail, interaction=interaction
+            rule,
+            event,
+            customer,
+            ActionResult.SENT,
+            channel=code,
+            detail=detail,
+            interaction_id=message.interaction_id,
         )
     result = {
         BlockReason.CONSENT: ActionResult.BLOCKED_CONSENT,

@@ -44,7 +44,6 @@ def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel:
     The reply goes to the customer through the outbound gateway (service purpose), which records
     it on the timeline; a channel the gateway refuses (consent, address, quiet hours) closes nothing.
     """
-    from interactions.models import Interaction
     from outreach.models import MessageOrigin, MessageStatus
     from outreach.services import send_message
 
@@ -84,7 +83,7 @@ def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel:
             field="channel",
         )
     now = timezone.now()
-    case.message_interaction = Interaction.objects.filter(pk=message_to_customer.interaction_id).first()
+    case.message_interaction_id = message_to_customer.interaction_id
     case.status = CaseStatus.CLOSED
     case.closed_at = now
     case.closed_by = user if getattr(user, "pk", None) else None

@@ -245,18 +245,34 @@ def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, e
     assert "left stage Query received" in audit.reason
 
 
-def test_a_sent_message_goes_through_the_gateway_and_marks_the_customer_dirty(
-    templates, customer, event, process
+def test_a_sent_message_goes_through_the_gateway_and_is_recorded_like_any_interaction(
+    templates, customer, event, process, django_capture_on_commit_callbacks
 ):
+    """Through the outbound gateway and interactions.services.record_interactions: dirty mark, then
+    interactions_created on commit."""
     from customers.models import DirtyCustomer
+    from interactions.signals import interactions_created
     from outreach.models import Message
 
-    DirtyCustomer.objects.all().delete()
-    _ship(event, process, customer)
-    message = Message.objects.get(customer=customer, origin="journey")
-    assert message.status == "queued" and message.interaction.type == "journey_message"
-    # The interactions writer marks the customer (an append-only mark: it never waits on a worker).
-    assert DirtyCustomer.objects.filter(customer=customer, reason="interaction").exists()
+    announced = []
+
+    def receiver(sender, interaction_ids=(), customer_ids=(), **kwargs):
+        announced.append((list(interaction_ids), list(customer_ids)))
+
+    interactions_created.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            _ship(event, process, customer)
+        message = Interaction.objects.get(type="journey_message")
+        sent = Message.objects.get(customer=customer, origin="journey")
+        assert sent.status == "queued" and sent.interaction_id == message.pk
+        assert DirtyCustomer.objects.filter(customer_id=customer.pk, reason="message").exists()
+        assert not [a for a in announced if message.pk in a[0]]
+        for callback in callbacks:
+            callback()
+    finally:
+        interactions_created.disconnect(receiver)
+    assert ([message.pk], [customer.pk]) in announced
 
 
 def test_lost_deliveries_are_requeued_by_the_sweep(
