@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "segments",
     "outreach",
     "metrics",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [
