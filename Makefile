@@ -49,12 +49,13 @@ bench: install
 bench-ingest: install
 	$(MANAGE) bench --scale $(SCALE) --only ingest_http
 
-## worker / beat: background processes for a PostgreSQL + Redis install
+## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues)
+QUEUES ?= default,ingest,dirty,segments,journeys,outbound,models
 worker: install
-	$(BIN)/celery -A cxhub worker --loglevel=info
+	$(BIN)/celery -A cxhub worker --loglevel=info -Q $(QUEUES)
 
 beat: install
-	$(BIN)/celery -A cxhub beat --loglevel=info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+	$(BIN)/celery -A cxhub beat --loglevel=info --scheduler cxhub.beat:SingleBeatScheduler
 
 ## lock: re-pin every dependency after changing pyproject.toml
 lock: | $(BIN)/python

@@ -8,6 +8,7 @@ CELERY_BROKER_URL, SECRET_KEY and uses ``cxhub.settings_production``.
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,7 +150,34 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler behind a PostgreSQL advisory lock: one beat sends.
+CELERY_BEAT_SCHEDULER = "cxhub.beat:SingleBeatScheduler"
+CELERY_BEAT_SYNC_EVERY = 1  # store each entry's last run as it is sent (exact failover)
+BEAT_LOCK_RETRY_SECONDS = env.float("BEAT_LOCK_RETRY_SECONDS", default=5.0)
+# A queue per workload, so each can get its own workers (README "Workers at scale"). A worker
+# started without -Q consumes them all; a new task picks its queue here (else "default").
+WORKER_QUEUES = ("default", "ingest", "dirty", "segments", "journeys", "outbound", "models")
+CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    # ingest follow-ups: right after interactions are stored
+    "interactions.*": {"queue": "ingest"},
+    "journeys.process_interactions": {"queue": "ingest"},
+    # the dirty-customer pipeline (segments, journeys, metrics per dirty customer)
+    "customers.process_dirty_customers": {"queue": "dirty"},
+    # full segment recomputes
+    "segments.*": {"queue": "segments"},
+    # journeys: SLA checks, stage actions and signed webhooks
+    "journeys.*": {"queue": "journeys"},
+    # outbound delivery: messages, campaigns, survey invitations and reminders
+    "outreach.*": {"queue": "outbound"},
+    "metrics.send_survey_reminders": {"queue": "outbound"},
+    # models and heavy analytics: score fits, rollup rebuilds
+    "models.*": {"queue": "models"},
+    "metrics.*model*": {"queue": "models"},
+    "metrics.*score*": {"queue": "models"},
+    "metrics.rebuild_rollups": {"queue": "models"},
+}
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
@@ -207,6 +235,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
+DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
 
 # --- Security (production tightens these; see settings_production) ----------
 SESSION_COOKIE_HTTPONLY = True
