@@ -67,6 +67,7 @@ REPLICA_TOLERANT_VIEWS: dict[str, frozenset[str]] = {
     "metrics-nps": _READS,
     "metrics-ces": _READS,
     "metrics-csat": _READS,
+    "metrics-channels": _READS,
     "journeys:detail": _READS,
     "api-journey-analytics": _READS,
 }
