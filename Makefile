@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= small
 
-.PHONY: install run test lint format bench bench-ingest lock worker beat clean
+.PHONY: install run test lint format bench bench-ingest bench-load lock worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: install
 bench-ingest: install
 	$(MANAGE) bench --scale $(SCALE) --only ingest_http
 
+## bench-load: 50 agents (360 page, search) while ingest runs at 5,000 rows/s over HTTP (locust; needs Redis)
+bench-load: install
+	$(MANAGE) bench --scale $(SCALE) --only load_agents
+
 ## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues)
 QUEUES ?= default,ingest,dirty,segments,journeys,outbound,models
 worker: install
@@ -59,7 +63,7 @@ beat: install
 
 ## lock: re-pin every dependency after changing pyproject.toml
 lock: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	( echo "# Pinned dependencies for CX Hub (runtime, test and tooling). Regenerate with: make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable ) > requirements.lock
 

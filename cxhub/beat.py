@@ -61,7 +61,9 @@ class BeatLock:
             if self.conn is None or self.conn.closed:
                 self.conn = self._connect()
             self.held = bool(
-                self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, LOCK_KEY]).fetchone()[0]
+                self.conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, LOCK_KEY]
+                ).fetchone()[0]
             )
         except Exception:  # PostgreSQL unreachable: not the leader, try again later
             logger.warning("Beat lock: PostgreSQL unreachable", exc_info=True)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from .harness import Result, Run, Scale
 
 BENCHMARKS = ("load", "ingest", "page360", "segments", "nps")
-# Run only when asked for with --only (they start servers): `make bench-ingest`.
-ON_REQUEST = ("ingest_http",)
+# Run only when asked for with --only (they start servers): `make bench-ingest`, `make bench-load`.
+ON_REQUEST = ("ingest_http", "load_agents")
 
 
 def run_benchmarks(

@@ -71,6 +71,8 @@ class Command(BaseCommand):
             CELERY_BROKER_URL="memory://",
             CELERY_RESULT_BACKEND="cache+memory://",
             DEBUG="false",
+            # The load test starts real workers: they need a real broker.
+            BENCH_BROKER_URL=os.environ.get("BENCH_BROKER_URL") or os.environ.get("CELERY_BROKER_URL", ""),
         )
         command = [
             sys.executable,
