@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Month partitions of interactions (when partitioned): the coming months exist before rows arrive.
+    "interactions-ensure-partitions": {"task": "interactions.ensure_partitions", "schedule": 24 * 3600.0},
 }
 
 # --- REST API ---------------------------------------------------------------
@@ -235,6 +237,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# Month partitions of interactions kept ahead of today (manage.py partition_interactions).
+INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
 # Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
 DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
 

@@ -40,6 +40,8 @@ TABLE = "interactions_interaction"
 KEY_TABLE = "interactions_interaction_key"
 DEFAULT_PARTITION = f"{TABLE}_other"
 OLD_TABLE = f"{TABLE}_unpartitioned"
+# The foreign keys to interactions the conversion dropped, to put back when converting back.
+DROPPED_FK_TABLE = f"{TABLE}_dropped_fk"
 UNIQUE_KEY_CONSTRAINT = "interaction_source_external_id_uniq"
 
 KEY_FUNCTIONS = f"""
@@ -207,6 +209,16 @@ def convert_to_partitioned(*, months_ahead: int = 3, log: Callable[[str], None] 
             [TABLE],
         )
         referencing = cursor.fetchall()
+        cursor.execute(
+            f"CREATE TABLE {DROPPED_FK_TABLE} (name text PRIMARY KEY, table_name text NOT NULL, "
+            "definition text NOT NULL)"
+        )
+        cursor.execute(
+            f"INSERT INTO {DROPPED_FK_TABLE} "
+            "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE confrelid = to_regclass(%s) AND contype = 'f'",
+            [TABLE],
+        )
         for name, table in referencing:
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             log(f"dropped foreign key {name} of {table} (partitioned rows cannot be referenced by id)")
@@ -269,6 +281,54 @@ def convert_to_partitioned(*, months_ahead: int = 3, log: Callable[[str], None] 
         "months": [partition_name(m) for m in months],
         "dropped_foreign_keys": referencing,
     }
+
+
+def convert_to_plain(*, log: Callable[[str], None] = print) -> dict:
+    """The way back: one plain table with ``UNIQUE (source, external_id)`` again, the foreign keys
+    to it restored, the key table and its triggers gone. One transaction, like the conversion."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not is_partitioned(cursor):
+            raise RuntimeError(f"{TABLE} is not partitioned")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        indexes, foreign_keys = _definitions(cursor)
+        cursor.execute(f"SELECT last_value FROM {_sequence(cursor)}")
+        last_id = cursor.fetchone()[0]
+        cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD_TABLE}")
+        for name in foreign_keys:
+            cursor.execute(f'ALTER TABLE {OLD_TABLE} DROP CONSTRAINT "{name}"')
+        for name in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(f'ALTER TABLE {OLD_TABLE} DROP CONSTRAINT "{TABLE}_pkey"')
+        cursor.execute(
+            f"CREATE TABLE {TABLE} (LIKE {OLD_TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            "INCLUDING IDENTITY INCLUDING STORAGE)"
+        )
+        cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD_TABLE}")
+        copied = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN id RESTART WITH {int(last_id or 0) + 1}")
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id)")
+        cursor.execute(
+            f'CREATE UNIQUE INDEX "{UNIQUE_KEY_CONSTRAINT}" ON {TABLE} (source, external_id) '
+            "WHERE external_id IS NOT NULL"
+        )
+        for definition in indexes.values():
+            cursor.execute(definition.replace(" ON ONLY ", " ON "))
+        for name, definition in foreign_keys.items():
+            cursor.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute(f"DROP TABLE {OLD_TABLE} CASCADE")
+        cursor.execute(f"DROP TABLE {KEY_TABLE}")
+        for function in ("insert", "delete", "truncate"):
+            cursor.execute(f"DROP FUNCTION {KEY_TABLE}_{function}()")
+        cursor.execute(f"DROP FUNCTION {TABLE}_immutable_key()")
+        cursor.execute(f"SELECT name, table_name, definition FROM {DROPPED_FK_TABLE}")
+        restored = cursor.fetchall()
+        for name, table, definition in restored:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute(f"DROP TABLE {DROPPED_FK_TABLE}")
+        cursor.execute(f"ANALYZE {TABLE}")
+    log(f"{TABLE}: {copied:,} rows in one plain table; {len(restored)} foreign keys to it restored")
+    return {"rows": copied, "restored_foreign_keys": [name for name, _, _ in restored]}
 
 
 def _sequence(cursor) -> str:

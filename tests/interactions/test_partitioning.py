@@ -6,18 +6,21 @@ transactional), so the conversion runs on a copy with data and is rolled back af
 """
 
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from interactions import partitioning
-from interactions.models import Interaction
+from interactions.models import Channel, Interaction
 from interactions.selectors import interactions_query
+from interactions.services import record_interactions
 from segments.compiler import member_ids_sql
 from tests.factories import CustomerFactory, InteractionFactory
+from tests.interactions.conftest import transactional_marker
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = [pytest.mark.postgres]
 
 NOW = datetime.now(UTC)
 THIS_MONTH = partitioning.month_start(NOW)
@@ -45,7 +48,7 @@ def _partition_of(pk: int) -> str:
 
 
 @pytest.fixture
-def history():
+def history(db):
     """Interactions over 14 months for two customers, some without an external id."""
     ann, bob = CustomerFactory(), CustomerFactory()
     made = []
@@ -209,3 +212,94 @@ def test_timeline_windows_and_segment_windows_prune_partitions(converted):
 def test_helpers_name_months():
     assert partitioning.partition_name(date(2026, 1, 1)) == "interactions_interaction_2026_01"
     assert partitioning.next_month(date(2026, 12, 1)) == date(2027, 1, 1)
+
+
+def test_converting_back_gives_the_plain_table_with_its_unique_key_and_foreign_keys(converted):
+    report = partitioning.convert_to_plain(log=lambda line: None)
+    assert not partitioning.is_partitioned()
+    assert _rows() == converted["before"]
+    dropped = [name for name, _ in converted["report"]["dropped_foreign_keys"]]
+    assert report["restored_foreign_keys"] == dropped
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [partitioning.KEY_TABLE])
+        assert cursor.fetchone()[0] is None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InteractionFactory(customer=converted["ann"], source="test", external_id="a-3", occurred_at=NOW)
+
+
+@pytest.fixture
+def committed_partitioned_table(seeded_channels):
+    partitioning.convert_to_partitioned(log=lambda line: None)
+    yield
+    partitioning.convert_to_plain(log=lambda line: None)
+
+
+@transactional_marker()
+@pytest.mark.usefixtures("committed_partitioned_table")
+def test_concurrent_writers_of_one_key_in_different_months_store_one_row():
+    """Two transactions record the same 50 keys at once, each with other times (other partitions):
+    one row per key, and both are told its id."""
+    ann = CustomerFactory()
+    keys = [f"msg-{n}" for n in range(50)]
+    batches = [
+        [_row(ann, key, _months_ago(n % 3)) for n, key in enumerate(keys)],
+        [_row(ann, key, _months_ago(3 + n % 3)) for n, key in enumerate(keys)][::-1],
+    ]
+    results, errors = [None, None], []
+    barrier = threading.Barrier(2)
+
+    def work(position):
+        try:
+            with transaction.atomic():
+                barrier.wait()
+                results[position] = record_interactions(rows=batches[position])
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert Interaction.objects.count() == 50
+    first, second = results[0], results[1][::-1]
+    assert [a.id for a in first] == [b.id for b in second]
+    assert all(a.created != b.created for a, b in zip(first, second, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {partitioning.KEY_TABLE}")
+        assert cursor.fetchone()[0] == 50
+
+
+def _row(customer, external_id, occurred_at) -> dict:
+    return {
+        "customer_id": customer.pk,
+        "channel_id": Channel.objects.get(code="email").pk,
+        "direction": "outbound",
+        "type": "message_sent",
+        "occurred_at": occurred_at,
+        "source": "outreach",
+        "external_id": external_id,
+    }
+
+
+def test_the_operator_command_converts_shows_ensures_detaches_and_reverts(history):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    def run(*args) -> str:
+        out = StringIO()
+        call_command("partition_interactions", *args, stdout=out)
+        return out.getvalue()
+
+    assert "one plain table" in run()
+    converted = run("--convert", "--months-ahead", "1")
+    assert "interactions_interaction_2001_05" in converted
+    month = f"{_months_ago(13):%Y-%m}"
+    assert f"detached interactions_interaction_{month.replace('-', '_')}" in run("--detach", month)
+    assert "created:" in run("--ensure", "--months-ahead", "4")
+    assert "one plain table" in run("--revert")
+    assert Interaction.objects.count() == 29 - 2  # the detached month's two rows left with it

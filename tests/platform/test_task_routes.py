@@ -7,6 +7,7 @@ from cxhub.celery import app
 
 EXPECTED = {
     "interactions.purge_idempotency_keys": "ingest",
+    "interactions.ensure_partitions": "ingest",
     "journeys.process_interactions": "ingest",
     "customers.process_dirty_customers": "dirty",
     "segments.recompute_segment": "segments",
