@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "journeys",
     "segments",
     "metrics",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [
