@@ -108,7 +108,19 @@ class ReplicaServer:
                 "fast",
                 "--no-sync",
             ]  # -R: standby.signal + primary_conninfo
-            subprocess.run(_as_server_user(backup), check=True, capture_output=True, timeout=timeout)
+            # A database created or dropped elsewhere during the copy can fail it: try again.
+            for attempt in range(3):
+                copied = subprocess.run(
+                    _as_server_user(backup), capture_output=True, text=True, timeout=timeout
+                )
+                if copied.returncode == 0:
+                    break
+                subprocess.run(
+                    _as_server_user(["find", str(self.datadir), "-mindepth", "1", "-delete"]), check=False
+                )
+                if attempt == 2:
+                    raise ReplicaUnavailable(f"pg_basebackup failed: {copied.stderr[-800:]}")
+                time.sleep(1)
             self._write_config(max_connections)
         self.port = self.port or _free_port()
         start = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.datadir / "server.log")]
