@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "interactions",
     "journeys",
     "segments",
+    "outreach",
     "metrics",
     "console",
     "tooling",
@@ -125,7 +126,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # Paths that answer without a session: the API authenticates by token, health is public.
-LOGIN_EXEMPT_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/static/", "/s/", "/accounts/")
+LOGIN_EXEMPT_PREFIXES = (
+    "/api/",
+    "/v1/",
+    "/healthz",
+    "/readyz",
+    "/static/",
+    "/s/",
+    "/accounts/",
+    "/hooks/",
+    "/preferences/",
+    "/unsubscribe/",
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -198,6 +210,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
     # Month partitions of interactions (when partitioned): the coming months exist before rows arrive.
     "interactions-ensure-partitions": {"task": "interactions.ensure_partitions", "schedule": 24 * 3600.0},
+    # Outreach: messages a lost worker left behind, scheduled campaigns that are due.
+    "outreach-requeue-stale": {"task": "outreach.requeue_stale_messages", "schedule": 60.0},
+    "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
+    "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
+    "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
 }
 
 # --- REST API ---------------------------------------------------------------
@@ -246,6 +263,35 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
 # Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
 DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
+
+# --- Outbound messages (outreach) ---------------------------------------------
+# EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…
+# Unset: messages are written as files under outbox/ so a laptop install never sends anything.
+OUTBOX_DIR = env.path("OUTBOX_DIR", default=BASE_DIR / "outbox")
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+    # The submission port always speaks STARTTLS: smtp://user:pass@host:587 means it.
+    if vars().get("EMAIL_PORT") == 587 and not vars().get("EMAIL_USE_SSL"):
+        EMAIL_USE_TLS = True
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(OUTBOX_DIR)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CX Hub <noreply@cxhub.localhost>")
+OUTREACH_MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="cxhub.localhost")
+OUTREACH_DEFAULT_SUBJECT = env.str("OUTREACH_DEFAULT_SUBJECT", default="A message from us")
+# Public address of this install, for links in messages (preference centre, unsubscribe, callbacks).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Global marketing cap per customer and channel, "<messages>/<days>"; per-channel rows in the admin win.
+MARKETING_FREQUENCY_CAP = env.str("MARKETING_FREQUENCY_CAP", default="3/7")
+EMAIL_RATE_PER_MINUTE = env.int("EMAIL_RATE_PER_MINUTE", default=6000)
+SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
+SMS_PROVIDER_SECRET = env.str("SMS_PROVIDER_SECRET", default="")
+SMS_RATE_PER_MINUTE = env.int("SMS_RATE_PER_MINUTE", default=600)
+# Signs status callbacks for the built-in email provider (/hooks/messages/email/); empty: none accepted.
+OUTREACH_CALLBACK_SECRET = env.str("OUTREACH_CALLBACK_SECRET", default="")
+OUTREACH_RETRY_BACKOFF_SECONDS = env.float("OUTREACH_RETRY_BACKOFF_SECONDS", default=10.0)
+OUTREACH_STREAM_WORKERS = env.int("OUTREACH_STREAM_WORKERS", default=4)
 
 # --- Security (production tightens these; see settings_production) ----------
 SESSION_COOKIE_HTTPONLY = True
