@@ -31,6 +31,7 @@ from journeys.models import (
 )
 from journeys.services import load_journey_templates
 from metrics.models import FollowUpCase, SurveyResponse
+from outreach.models import Message, MessageEvent, Suppression
 from segments.models import Segment, SegmentMembership, SegmentMovement
 from tests.factories import BusinessUnitFactory, CustomerFactory, InteractionFactory
 from tests.metrics.helpers import make_survey
@@ -126,6 +127,19 @@ def give_full_history(customer, *, email: str, phone: str, tag: str):
         created_at=timezone.now(),
     )
     DirtyCustomer.objects.create(customer=customer, marked_at=NOW, reason="test")
+    message = Message.objects.create(
+        customer=customer,
+        channel="email",
+        purpose="marketing",
+        to_address=email,
+        subject=f"Hello {customer.first_name}",
+        body_text=SECRET_TEXT,
+        context={"first_name": customer.first_name},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    MessageEvent.objects.create(message=message, status="bounced", at=NOW, detail=f"550 unknown <{email}>")
+    Suppression.objects.create(channel="email", address=email, reason="hard_bounce", message=message)
     record_audit(action="customer.view", customer_id=customer.pk)
     return interactions
 
@@ -188,6 +202,8 @@ def test_export_holds_everything_on_the_person_and_their_merged_profile(person, 
     assert len(data["journey_exceptions"]) == 2 and len(data["agent_tasks"]) == 2
     assert len(data["journey_actions"]) == 2 and len(data["webhook_deliveries"]) == 2
     assert [m["merged_id"] for m in data["merges"]] == [old.pk]
+    assert sorted(m["to_address"] for m in data["messages"]) == ["ann@example.com", "annie@example.com"]
+    assert len(data["message_events"]) == 2 and len(data["suppressed_addresses"]) == 2
     assert sorted((u["customer_id"], u["businessunit__code"]) for u in data["business_units"]) == sorted(
         [(ann.pk, "retail"), (old.pk, "retail")]
     )
@@ -302,6 +318,14 @@ def test_erasure_removes_the_personal_data_and_keeps_the_aggregates(person, byst
     }
     assert set(ActionAudit.objects.filter(customer_id__in=ids).values_list("reason", "detail")) == {("", "")}
     assert WebhookDelivery.objects.filter(payload={"erased": True}).count() == 2
+    messages = Message.objects.filter(customer_id__in=ids)
+    assert messages.count() == 2  # caps and campaign results still count them
+    assert set(messages.values_list("to_address", "subject", "body_text")) == {("", "", "")}
+    assert all(m.context == {} for m in messages)
+    events = MessageEvent.objects.filter(message__customer_id__in=ids)
+    assert set(events.values_list("detail", flat=True)) == {""}
+    assert not Suppression.objects.filter(address__in=["ann@example.com", "annie@example.com"]).exists()
+    assert Suppression.objects.filter(address="bob@example.com").exists()
     event = MergeEvent.objects.get(survivor=ann)
     assert (event.reason, event.survivor_changes, event.removed) == ("", {}, {})
     assert SegmentMembership.objects.filter(customer_id=ann.pk).count() == 1  # segment size stays
