@@ -20,6 +20,7 @@ a figure is at most 0.2 s late), p50/p95 over every marker.
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -289,6 +290,7 @@ def run(bench: Run) -> None:
     _report(
         bench, plan, markers, poller.first_seen, _locust_stats(prefix), elapsed, quiet_pages, quiet_searches
     )
+    shutil.rmtree(workdir, ignore_errors=True)  # kept only when the run failed: its logs say why
 
 
 def _report(bench, plan, markers, first_seen, stats, elapsed, quiet_pages, quiet_searches) -> None:
