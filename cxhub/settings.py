@@ -8,6 +8,7 @@ CELERY_BROKER_URL, SECRET_KEY and uses ``cxhub.settings_production``.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "journeys",
     "segments",
     "metrics",
+    "scoring",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +150,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Scoring: refit BG/NBD + Gamma-Gamma and the detractor model, rescore everyone, nightly.
+    "scoring-nightly-refit": {"task": "scoring.nightly_refit", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- REST API ---------------------------------------------------------------

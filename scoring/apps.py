@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ScoringConfig(AppConfig):
+    name = "scoring"
+    verbose_name = "Customer value and risk"
+
+    def ready(self) -> None:
+        from customers.pipeline import register_dirty_handler
+
+        from . import services
+
+        register_dirty_handler("scoring", services.on_dirty_customers)
