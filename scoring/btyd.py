@@ -173,6 +173,7 @@ class FitResult:
     n: int
     iterations: int
     seconds: float
+    note: str = ""
 
 
 def _collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -182,20 +183,30 @@ def _collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
 
 
-def _maximise(negative_ll, start: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, float, int]:
-    """Minimise over log-parameters (so every parameter stays positive), L-BFGS-B then a polish."""
-    result = optimize.minimize(negative_ll, np.log(start), method="L-BFGS-B")
+LOG_BOUND = np.log(1e8)  # parameters are searched in [1e-8, 1e8]
+
+
+def _maximise(negative_ll, start: np.ndarray) -> tuple[np.ndarray, float, int, bool]:
+    """Minimise over bounded log-parameters (every parameter stays positive), L-BFGS-B then a
+    Nelder-Mead polish; returns (values, log-likelihood, iterations, on the edge of the box)."""
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    result = optimize.minimize(negative_ll, np.log(start), method="L-BFGS-B", bounds=bounds)
     polished = optimize.minimize(
-        negative_ll, result.x, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000}
+        negative_ll,
+        result.x,
+        method="Nelder-Mead",
+        bounds=bounds,
+        options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000},
     )
     best = polished if polished.fun <= result.fun else result
-    if not np.isfinite(best.fun):
+    if not np.isfinite(best.fun) or best.fun >= 1e300:
         raise FitError("the log-likelihood is not finite at the optimum")
-    values = np.exp(best.x)
-    if not np.all(np.isfinite(values)) or np.any(values > 1e8) or np.any(values < 1e-8):
-        shown = ", ".join(f"{n}={v:.3g}" for n, v in zip(names, values, strict=True))
-        raise FitError(f"the optimum lies on the edge of the parameter space ({shown}); too little data?")
-    return values, -float(best.fun), int(result.nit + polished.nit)
+    on_edge = bool(np.any(np.abs(best.x) > LOG_BOUND - 0.5))
+    return np.exp(best.x), -float(best.fun), int(result.nit + polished.nit), on_edge
+
+
+def _shown(names, values) -> str:
+    return ", ".join(f"{n}={v:.3g}" for n, v in zip(names, values, strict=True))
 
 
 def fit_bgnbd(x, t_x, T) -> FitResult:
@@ -213,9 +224,14 @@ def fit_bgnbd(x, t_x, T) -> FitResult:
         value = -bgnbd_log_likelihood(params, ux, ut, uT, weights)
         return value if np.isfinite(value) else 1e300
 
-    values, ll, iterations = _maximise(
-        negative_ll, np.array([1.0, max(float(np.mean(T)), 1.0), 1.0, 1.0]), ("r", "alpha", "a", "b")
+    values, ll, iterations, on_edge = _maximise(
+        negative_ll, np.array([1.0, max(float(np.mean(T)), 1.0), 1.0, 1.0])
     )
+    if on_edge:
+        shown = _shown(("r", "alpha", "a", "b"), values)
+        raise FitError(
+            f"the BG/NBD optimum lies on the edge of the parameter space ({shown}); too little data?"
+        )
     return FitResult(
         BgNbdParams(*map(float, values)), ll, int(x.size), iterations, time.perf_counter() - started
     )
@@ -237,9 +253,21 @@ def fit_gamma_gamma(x, m) -> FitResult:
         return value if np.isfinite(value) else 1e300
 
     start = np.array([1.0, 2.0, max(float(np.mean(m[keep])), 1.0)])
-    values, ll, iterations = _maximise(negative_ll, start, ("p", "q", "gamma"))
+    values, ll, iterations, on_edge = _maximise(negative_ll, start)
+    note = ""
+    if on_edge:
+        # q, γ → ∞ with γ/q fixed: every customer has the same spend rate ν (no heterogeneity).
+        # The model still predicts (E[M | m̄, x] tends to the population mean); say so on the run.
+        note = (
+            f"Gamma-Gamma optimum on the edge of the parameter space ({_shown(('p', 'q', 'gamma'), values)})"
+        )
     return FitResult(
-        GammaGammaParams(*map(float, values)), ll, int(keep.sum()), iterations, time.perf_counter() - started
+        GammaGammaParams(*map(float, values)),
+        ll,
+        int(keep.sum()),
+        iterations,
+        time.perf_counter() - started,
+        note,
     )
 
 

@@ -214,12 +214,14 @@ def _fit(run: ModelRun, summary: Summary, progress: Progress) -> None:
         "frequency_monetary_correlation": correlation,
         "iterations": {"bgnbd": bg.iterations, "gamma_gamma": gg.iterations},
         "population_mean_order_value": btyd.population_mean_order_value(gg.params),
+        "warnings": [note for note in (gg.note,) if note],
     }
     if run.holdout_end:
         run.holdout = _holdout(run, summary, inputs, bg.params)
     run.detractor = detractor.fit(run, progress=progress)
-    if run.detractor.get("status") == "fitted":
-        run.params["detractor"] = run.detractor.pop("model")
+    model = run.detractor.pop("model", None)  # fitted now, or carried over from the last fit
+    if model:
+        run.params["detractor"] = model
     run.fit_seconds = time.perf_counter() - started
     progress("fit", 3, 3)
 
@@ -273,7 +275,7 @@ def _score_into(
     writer: ScoreWriter, run: ModelRun, summary: Summary, *, as_of, as_of_day, progress=_noop
 ) -> None:
     scores = compute.score(summary, run.params, run.options, as_of_day=as_of_day, time_unit=run.time_unit)
-    risk, drivers = detractor.score(run, summary.customer_id, as_of=as_of)
+    risk, drivers = detractor.score(run, summary.customer_id, as_of=as_of, all_customers=writer.full)
     progress("score", len(summary), len(summary))
     writer.add(summary.customer_id, summary.purchase_days.astype(np.int64), scores, risk, drivers)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from django.db import connection
@@ -38,6 +38,14 @@ class SummarySpec:
     value_field: str = "value"  # "value" or "properties.<key>"
     business_unit_id: int | None = None
     cost_property: str = "cost"
+
+
+def db_time(moment: datetime):
+    """A datetime parameter for raw SQL: as is on PostgreSQL; SQLite compares Django's stored
+    UTC text (``YYYY-MM-DD HH:MM:SS[.ffffff]``), so it gets the same text."""
+    if connection.vendor == "postgresql":
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
 
 
 def _day(column: str) -> str:
@@ -122,14 +130,14 @@ ORDER BY c.id
     params = [
         *value_params,
         *types_params,
-        spec.until,
+        db_time(spec.until),
         *unit_params,
         *ids_params,
         *revenue_types_params,
         *value_params,
         *cost_params,
-        spec.cost_since,
-        spec.until,
+        db_time(spec.cost_since),
+        db_time(spec.until),
         *unit_params,
         *ids_params,
         *live_params,
