@@ -57,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+        "scoring": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
@@ -64,9 +65,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "add", "change", "delete"),
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
+        "scoring": ("view",),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics")
+        ("customers", "interactions", "journeys", "segments", "metrics", "scoring")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),

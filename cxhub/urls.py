@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("journeys.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("metrics.api.urls")),
+    path("", include("scoring.api.urls")),
 ]
 
 urlpatterns = [

@@ -8,6 +8,7 @@ class ScoringConfig(AppConfig):
     def ready(self) -> None:
         from customers.pipeline import register_dirty_handler
 
-        from . import services
+        from . import conditions, services
 
         register_dirty_handler("scoring", services.on_dirty_customers)
+        conditions.register()

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -94,7 +95,7 @@ def request_fit(
         business_unit=unit,
         options=merged,
         trigger=trigger,
-        requested_by=user if getattr(user, "is_authenticated", False) else None,
+        requested_by=user if isinstance(user, get_user_model()) else None,  # not an API client
     )
     if queue:
         transaction.on_commit(lambda: _queue(run.pk))

@@ -40,6 +40,18 @@
       return { consent: { channel: q(".sb-consent-channel"), purpose: q(".sb-consent-purpose") }, is: q(".sb-consent-is") };
     }
     if (kind === "survey") return { survey: { kind: "nps" }, latest_category: q(".sb-nps") };
+    if (kind === "score") {
+      var score = q(".sb-score"), scoreOp = q(".sb-score-op"), text = q(".sb-score-value");
+      var condition = { score: score, op: scoreOp };
+      if (scoreOp === "is_set" || scoreOp === "is_not_set") return condition;
+      if (score === "rfm") {
+        var cells = text.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+        condition.value = scoreOp === "in" || scoreOp === "not_in" ? cells : cells[0] || "";
+      } else {
+        condition.value = Number(text);
+      }
+      return condition;
+    }
     return { segment: q(".sb-segment"), is: q(".sb-segment-is") };
   }
 
