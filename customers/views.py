@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, has_role, role_required, user_roles
+from cxhub.roles import SERVICE_ROLES, has_role, role_required, user_roles
 
 from . import panels
 from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
@@ -33,7 +33,7 @@ FIGURES = (
     ("profitability", "Profitability"),
     ("cost_to_serve", "Cost to serve"),
 )
-LOGGING_ROLES = (AGENT, ADMIN)
+LOGGING_ROLES = SERVICE_ROLES
 
 
 def _channels():

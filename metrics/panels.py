@@ -49,7 +49,7 @@ def home_cases_context(request, customer=None) -> dict:
 
 def register() -> None:
     from customers.panels import Panel, register_panel
-    from cxhub.roles import ADMIN, AGENT
+    from cxhub.roles import SERVICE_ROLES
 
     register_panel(
         Panel(
@@ -69,6 +69,6 @@ def register() -> None:
             context=home_cases_context,
             placement="home",
             order=30,
-            roles=(AGENT, ADMIN),  # the people who work follow-up cases
+            roles=SERVICE_ROLES,  # the people who work follow-up cases
         )
     )

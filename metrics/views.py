@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, MARKETER, role_required
+from cxhub.roles import ADMIN, MARKETER, SERVICE_ROLES, role_required
 from interactions.models import Channel
 
 from . import dashboard, services
@@ -55,7 +55,7 @@ def metrics_dashboard(request):
     return render(request, "metrics/dashboard.html", dashboard.dashboard_context(request.GET))
 
 
-@role_required(AGENT, ADMIN)
+@role_required(*SERVICE_ROLES)
 def case_list(request):
     cases = FollowUpCase.objects.select_related("customer", "assigned_to", "response__survey")
     status = request.GET.get("status", "open")
@@ -69,7 +69,7 @@ def case_list(request):
     return render(request, "metrics/cases.html", {"page": page, "status": status})
 
 
-@role_required(AGENT, ADMIN)
+@role_required(*SERVICE_ROLES)
 def case_detail(request, pk: int):
     case = get_object_or_404(
         FollowUpCase.objects.select_related("customer", "assigned_to", "closed_by", "response__survey"), pk=pk
@@ -79,7 +79,7 @@ def case_detail(request, pk: int):
 
 
 @require_POST
-@role_required(AGENT, ADMIN)
+@role_required(*SERVICE_ROLES)
 def case_assign(request, pk: int):
     case = get_object_or_404(FollowUpCase, pk=pk)
     try:
@@ -91,7 +91,7 @@ def case_assign(request, pk: int):
 
 
 @require_POST
-@role_required(AGENT, ADMIN)
+@role_required(*SERVICE_ROLES)
 def case_close(request, pk: int):
     case = get_object_or_404(FollowUpCase.objects.select_related("customer"), pk=pk)
     try:
