@@ -82,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "change"),
         "segments": ("view",),
         "metrics": ("view", "change"),
+        "scoring": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
