@@ -5,6 +5,7 @@ import pytest
 from customers.models import Customer
 from scoring import services
 from scoring.models import CustomerScore, ModelRun, RunStatus
+from scoring.tasks import fit_value_models
 
 from .helpers import AS_OF, load_histories
 
@@ -24,7 +25,7 @@ def test_fit_request_runs_and_the_run_reads_back_in_the_contract_shape(
 ):
     load_histories(150, seed=32)
     client = api_client_with("metrics:write", "metrics:read")
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as queued:
         response = client.post(
             "/api/v1/models/fit/",
             {
@@ -37,7 +38,10 @@ def test_fit_request_runs_and_the_run_reads_back_in_the_contract_shape(
         )
     assert response.status_code == 202, response.json()
     run_id = response.json()["run_id"]
-    # No broker in tests: the task ran eagerly on commit.
+    assert len(queued) == 1  # the worker task is queued on commit; run it here as a worker would
+    assert client.get(f"/api/v1/models/runs/{run_id}/").json()["status"] == "queued"
+    assert fit_value_models(run_id) == "succeeded"
+    assert fit_value_models(run_id) == "not queued"  # idempotent: a run is fitted once
     body = client.get(f"/api/v1/models/runs/{run_id}/").json()
     assert body["status"] == "succeeded", body
     assert body["calibration_end"] == "2026-05-31" and body["time_unit"] == "week"
@@ -72,8 +76,9 @@ def test_bad_fit_requests_are_400_naming_the_field(api_client_with):
 
 def test_failed_fit_is_visible_with_its_reason(api_client_with, django_capture_on_commit_callbacks):
     client = api_client_with("metrics:write", "metrics:read")
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         run_id = client.post("/api/v1/models/fit/", {}, format="json").json()["run_id"]
+    fit_value_models(run_id)
     body = client.get(f"/api/v1/models/runs/{run_id}/").json()
     assert body["status"] == "failed" and "no customer with a purchase" in body["error"]
 
