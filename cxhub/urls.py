@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("", include("segments.urls")),
     path("", include("metrics.urls")),
+    path("", include("scoring.urls")),
 ]
 
 handler400 = "cxhub.views.bad_request"

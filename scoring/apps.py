@@ -8,8 +8,9 @@ class ScoringConfig(AppConfig):
     def ready(self) -> None:
         from customers.pipeline import register_dirty_handler
 
-        from . import conditions, segment_kpis, services
+        from . import conditions, panels, segment_kpis, services
 
         register_dirty_handler("scoring", services.on_dirty_customers)
         conditions.register()
         segment_kpis.register()
+        panels.register()

@@ -101,6 +101,7 @@ class Scores:
     frequency: np.ndarray
     recency: np.ndarray
     age: np.ndarray
+    monetary: np.ndarray
     revenue: np.ndarray
     cost_to_serve: np.ndarray
     profitability: np.ndarray
@@ -165,6 +166,7 @@ def score(summary: Summary, params: dict, options: dict, *, as_of_day: float, ti
         frequency=full(inputs.x),
         recency=full(inputs.t_x),
         age=full(inputs.T),
+        monetary=full(inputs.m),
         revenue=summary.revenue,
         cost_to_serve=summary.cost,
         profitability=profitability,

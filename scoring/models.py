@@ -82,6 +82,7 @@ class CustomerScore(models.Model):
     frequency = models.PositiveIntegerField(null=True, help_text="Repeat purchase days (x).")
     recency = models.FloatField(null=True, help_text="t_x: last purchase, from the first, in time units.")
     age = models.FloatField(null=True, help_text="T: as_of, from the first purchase, in time units.")
+    monetary = models.FloatField(null=True, help_text="Mean value of the repeat purchase days (m̄).")
     p_alive = models.FloatField(null=True)
     churn_risk = models.FloatField(null=True)
     expected_purchases_90d = models.FloatField(null=True)

@@ -154,7 +154,10 @@ def run_fit(*, run: ModelRun, progress: Progress = _noop) -> ModelRun:
     try:
         with transaction.atomic():
             _lock()
+            run.checks = {"seconds": {}}
+            started = time.perf_counter()
             summary = _read_all(run, progress)
+            run.checks["seconds"]["read_summary"] = time.perf_counter() - started
             _fit(run, summary, progress)
             _score_all(run, summary, progress)
             run.status = RunStatus.SUCCEEDED
@@ -201,6 +204,8 @@ def _fit(run: ModelRun, summary: Summary, progress: Progress) -> None:
     progress("fit", 1, 3)
     gg = btyd.fit_gamma_gamma(inputs.x, inputs.m)
     progress("fit", 2, 3)
+    seconds = run.checks.setdefault("seconds", {})
+    seconds.update(fit_bgnbd=bg.seconds, fit_gamma_gamma=gg.seconds)
     run.params = {
         "bgnbd": bg.params.as_dict(),
         "gamma_gamma": gg.params.as_dict(),
@@ -210,6 +215,7 @@ def _fit(run: ModelRun, summary: Summary, progress: Progress) -> None:
     repeat = inputs.x > 0
     correlation = float(np.corrcoef(inputs.x[repeat], inputs.m[repeat])[0, 1]) if repeat.sum() > 2 else None
     run.checks = {
+        "seconds": seconds,
         "gamma_gamma_n": gg.n,
         # Gamma-Gamma assumes spend independent of frequency; a strong correlation warns against it.
         "frequency_monetary_correlation": correlation,
@@ -219,7 +225,9 @@ def _fit(run: ModelRun, summary: Summary, progress: Progress) -> None:
     }
     if run.holdout_end:
         run.holdout = _holdout(run, summary, inputs, bg.params)
+    mark = time.perf_counter()
     run.detractor = detractor.fit(run, progress=progress)
+    seconds["fit_detractor"] = time.perf_counter() - mark
     model = run.detractor.pop("model", None)  # fitted now, or carried over from the last fit
     if model:
         run.params["detractor"] = model
@@ -265,20 +273,32 @@ def _score_all(run: ModelRun, summary: Summary, progress: Progress) -> None:
     started = time.perf_counter()
     as_of = end_of_day(run.calibration_end)
     writer = ScoreWriter(run_id=run.pk, as_of=as_of, scored_at=timezone.now(), full=True)
-    _score_into(
+    seconds = _score_into(
         writer, run, summary, as_of=as_of, as_of_day=day_number(run.calibration_end), progress=progress
     )
+    mark = time.perf_counter()
     run.scored_customers = writer.finish(snapshot_month=run.calibration_end.replace(day=1))
+    seconds["write"] += time.perf_counter() - mark
+    run.checks.setdefault("seconds", {}).update(seconds)
     run.score_seconds = time.perf_counter() - started
 
 
 def _score_into(
     writer: ScoreWriter, run: ModelRun, summary: Summary, *, as_of, as_of_day, progress=_noop
-) -> None:
+) -> dict:
+    """Compute every score of the summary's customers and stage them; returns seconds per step."""
+    mark = time.perf_counter()
     scores = compute.score(summary, run.params, run.options, as_of_day=as_of_day, time_unit=run.time_unit)
+    computed = time.perf_counter()
     risk, drivers = detractor.score(run, summary.customer_id, as_of=as_of, all_customers=writer.full)
+    risked = time.perf_counter()
     progress("score", len(summary), len(summary))
     writer.add(summary.customer_id, summary.purchase_days.astype(np.int64), scores, risk, drivers)
+    return {
+        "score_compute": computed - mark,
+        "score_detractor": risked - computed,
+        "write": time.perf_counter() - risked,
+    }
 
 
 def rescore_customers(customer_ids: list[int]) -> int:

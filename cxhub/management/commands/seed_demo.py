@@ -4,7 +4,7 @@ import random
 from django.core.management.base import BaseCommand
 
 # Each app that has demo data exposes ``<app>.demo.seed(*, rng, stdout)``; order follows the data flow.
-DEMO_APPS = ("customers", "interactions", "journeys", "segments", "metrics")
+DEMO_APPS = ("customers", "interactions", "journeys", "segments", "metrics", "scoring")
 
 
 class Command(BaseCommand):
