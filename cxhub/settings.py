@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "segments",
     "metrics",
     "scoring",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [
