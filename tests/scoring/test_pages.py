@@ -21,9 +21,11 @@ def scored():
 def test_360_page_shows_clv_p_alive_rfm_and_links_to_the_explanation(agent_client, scored):
     html = agent_client.get(f"/customers/{scored.customer_id}/").content.decode()
     assert f"{scored.clv:,.2f}" in html  # header: lifetime value
-    assert "not computed yet" not in html.split("identities")[0]  # every header figure is filled
-    assert "P(alive)" in html and scored.rfm_code in html
-    assert f"/customers/{scored.customer_id}/value/" in html
+    header = html.split('class="figures"')[1].split("</dl>")[0]
+    # Every figure is filled and links to the explanation, except detractor risk: no NPS answers here.
+    assert header.count("not computed yet") == 1 and "Detractor risk" in header
+    assert header.count(f'href="/customers/{scored.customer_id}/value/"') == 5
+    assert "P(alive)" in header and scored.rfm_code in header
 
 
 def test_explanation_page_plugs_the_customers_numbers_into_the_formulas(
