@@ -58,6 +58,9 @@ class Probes:
 
     sql: str
     params: list
+    # Every probe's moment when they share one (all customers now): the "last purchase" and
+    # "previous answer" features then come from two grouped passes instead of a lookup per probe.
+    common_at: datetime | None = None
 
 
 def _minus_days(column: str, days_param: str = "%s") -> str:
@@ -99,6 +102,7 @@ def customer_probes(*, at: datetime, window_days: int, customer_ids: list[int] |
             f"WHERE c.merged_into_id IS NULL {'AND ' + ids_sql if ids_sql else ''}"
         ),
         params=[db_time(at), db_time(at - timedelta(days=window_days)), *ids_params],
+        common_at=at if customer_ids is None else None,
     )
 
 
@@ -112,6 +116,37 @@ def features_sql(probes: Probes, *, purchase_types: tuple[str, ...]) -> tuple[st
     else:  # SQLite compares the stored ISO text
         probes_sql = probes.sql.replace("CAST(%s AS TIMESTAMP)", "%s")
         epoch = "((julianday(p.at) - 2440587.5) * 86400.0)"
+    history_params: list = []
+    if probes.common_at is None:  # one lookup per probe (answers at their own moments; a few customers)
+        history_ctes, history_joins = "", ""
+        since_last = _days_between("p.at", "MAX(l.occurred_at)")
+        history_columns = f"""(SELECT {since_last} FROM interactions_interaction l
+         WHERE l.customer_id = p.customer_id AND {last_purchase_sql} AND l.occurred_at < p.at),
+       (SELECT q.score FROM metrics_surveyresponse q
+         WHERE q.customer_id = p.customer_id AND q.kind = 'nps' AND q.responded_at < p.at
+         ORDER BY q.responded_at DESC, q.id DESC LIMIT 1)"""
+        tail_params = list(last_params)
+    else:  # every customer at one moment: two grouped passes
+        moment = db_time(probes.common_at)
+        history_ctes = f""",
+last_purchase AS (
+    SELECT l.customer_id, MAX(l.occurred_at) AS last_at FROM interactions_interaction l
+    WHERE {last_purchase_sql} AND l.occurred_at < %s GROUP BY l.customer_id
+),
+previous_answer AS (
+    SELECT customer_id, score FROM (
+        SELECT q.customer_id, q.score,
+               ROW_NUMBER() OVER (PARTITION BY q.customer_id ORDER BY q.responded_at DESC, q.id DESC) AS n
+        FROM metrics_surveyresponse q WHERE q.kind = 'nps' AND q.responded_at < %s
+    ) ranked WHERE n = 1
+)"""
+        history_params = [*last_params, moment, moment]
+        history_columns = f"{_days_between('p.at', 'lp.last_at')}, pa.score"
+        history_joins = (
+            "LEFT JOIN last_purchase lp ON lp.customer_id = p.customer_id "
+            "LEFT JOIN previous_answer pa ON pa.customer_id = p.customer_id"
+        )
+        tail_params = []
     sql = f"""
 WITH probes AS ({probes_sql}),
 behaviour AS (
@@ -136,19 +171,16 @@ exceptions AS (
     JOIN journeys_journeyexception e
       ON e.instance_id = ji.id AND e.detected_at >= p.since AND e.detected_at < p.at
     GROUP BY p.probe
-)
+){history_ctes}
 SELECT p.probe, p.customer_id, p.score, {epoch},
        COALESCE(b.complaints, 0), COALESCE(b.contacts, 0), COALESCE(b.escalations, 0), COALESCE(b.late, 0),
        COALESCE(x.exceptions, 0), COALESCE(x.breaches, 0), COALESCE(b.handle_minutes, 0),
        GREATEST(COALESCE(b.channels, 0) - 1, 0), COALESCE(b.orders, 0),
-       (SELECT {_days_between("p.at", "MAX(l.occurred_at)")} FROM interactions_interaction l
-         WHERE l.customer_id = p.customer_id AND {last_purchase_sql} AND l.occurred_at < p.at),
-       (SELECT q.score FROM metrics_surveyresponse q
-         WHERE q.customer_id = p.customer_id AND q.kind = 'nps' AND q.responded_at < p.at
-         ORDER BY q.responded_at DESC, q.id DESC LIMIT 1)
+       {history_columns}
 FROM probes p
 LEFT JOIN behaviour b ON b.probe = p.probe
 LEFT JOIN exceptions x ON x.probe = p.probe
+{history_joins}
 ORDER BY p.probe
 """
     if connection.vendor != "postgresql":
@@ -159,7 +191,8 @@ ORDER BY p.probe
         *service_params,
         *service_params,
         *purchase_params,
-        *last_params,
+        *history_params,
+        *tail_params,
     ]
     return sql, params
 
@@ -174,31 +207,45 @@ class FeatureRows:
 
 
 def read_features(probes: Probes, *, purchase_types: tuple[str, ...]) -> FeatureRows:
+    """Feature rows of the probes, read in chunks (a server-side cursor for every customer)."""
     sql, params = features_sql(probes, purchase_types=purchase_types)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    data = np.array(rows, dtype=object).astype(float) if rows else np.empty((0, 15))
-    days = data[:, 13]
-    previous = data[:, 14]
-    matrix = (
-        np.column_stack(
-            [
-                data[:, 4:13],
-                np.where(np.isnan(days), RECENCY_CAP_DAYS, np.minimum(days, RECENCY_CAP_DAYS)),
-                (previous <= 6).astype(float),  # NaN compares False
-                np.isnan(previous).astype(float),
-            ]
-        )
-        if len(data)
-        else np.empty((0, len(FEATURES)))
-    )
+    chunks = [_chunk(rows) for rows in _fetch(sql, params, server_side=probes.common_at is not None)]
+    data = np.concatenate(chunks) if chunks else np.empty((0, 4 + len(FEATURES)))
     return FeatureRows(
         probe=data[:, 0].astype(np.int64),
         customer_id=data[:, 1].astype(np.int64),
         score=data[:, 2],
         answered_at=data[:, 3],
-        matrix=matrix,
+        matrix=data[:, 4:],
+    )
+
+
+def _fetch(sql: str, params: list, *, server_side: bool, size: int = 50_000):
+    if server_side and connection.vendor == "postgresql":
+        connection.ensure_connection()
+        with connection.connection.cursor(name="scoring_features") as cursor:
+            cursor.itersize = size
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+
+def _chunk(rows: list[tuple]) -> np.ndarray:
+    """probe, customer, score, epoch, then the FEATURES in order (recency capped, answer flags)."""
+    data = np.array(rows, dtype=object).astype(float)
+    days, previous = data[:, 13], data[:, 14]
+    return np.column_stack(
+        [
+            data[:, :13],
+            np.where(np.isnan(days), RECENCY_CAP_DAYS, np.minimum(days, RECENCY_CAP_DAYS)),
+            (previous <= 6).astype(float),  # NaN compares False
+            np.isnan(previous).astype(float),
+        ]
     )
 
 

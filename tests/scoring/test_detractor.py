@@ -137,3 +137,20 @@ def test_drivers_json_lists_the_largest_positive_terms_in_order():
         {"feature": "a", "contribution": 0.5},
     ]
     assert json.loads(text[1]) == []
+
+
+def test_scoring_every_customer_reads_the_same_features_as_scoring_a_few():
+    """All customers at one moment use grouped passes; a dirty batch looks each one up: same rows."""
+    _answers_driven_by_complaints(60, seed=9)
+    load_histories(40, seed=3)
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True))
+    everyone = detractor.read_features(
+        detractor.customer_probes(at=at, window_days=90, customer_ids=None), purchase_types=("order_placed",)
+    )
+    few = detractor.read_features(
+        detractor.customer_probes(at=at, window_days=90, customer_ids=ids), purchase_types=("order_placed",)
+    )
+    assert list(everyone.customer_id) == ids == list(few.customer_id)
+    np.testing.assert_allclose(everyone.matrix, few.matrix, rtol=1e-9)
+    assert everyone.matrix[:, -2].sum() > 0 and (everyone.matrix[:, -3] < detractor.RECENCY_CAP_DAYS).any()
