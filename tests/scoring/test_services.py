@@ -175,3 +175,33 @@ def test_request_validation_names_the_field():
     with pytest.raises(InvalidFitRequest) as error:
         services.request_fit(business_unit="nope", queue=False)
     assert error.value.field == "business_unit"
+
+
+def test_the_dirty_pipeline_rescores_a_customer_after_a_new_order():
+    from customers.pipeline import mark_dirty, process_dirty_customers
+
+    customers = load_histories(150, seed=14)
+    run = services.request_fit(calibration_end=AS_OF, trigger="test", queue=False)
+    services.run_fit(run=run)
+    buyer = customers[0]
+    before = CustomerScore.objects.get(customer=buyer)
+    _order(buyer, date.today() - timedelta(days=1), "80.00")
+    mark_dirty([buyer.pk], reason="test", schedule=False)
+    process_dirty_customers()
+    after = CustomerScore.objects.get(customer=buyer)
+    assert after.purchases == before.purchases + 1
+    assert after.as_of > before.as_of and after.model_run_id == run.pk
+    assert after.revenue >= before.revenue  # the new order is inside the cost window
+
+
+def test_nightly_refit_reuses_the_latest_settings_as_of_yesterday():
+    load_histories(150, seed=15, as_of=date.today() - timedelta(days=1))
+    first = services.request_fit(
+        calibration_end=date.today() - timedelta(days=3), options={"margin": 0.4}, trigger="test", queue=False
+    )
+    services.run_fit(run=first)
+    nightly = services.nightly_refit()
+    assert nightly.status == RunStatus.SUCCEEDED, nightly.error
+    assert nightly.trigger == "schedule" and nightly.calibration_end == date.today() - timedelta(days=1)
+    assert nightly.options["margin"] == 0.4
+    assert services.current_run() == nightly
