@@ -6,11 +6,6 @@ class ScoringConfig(AppConfig):
     verbose_name = "Customer value and risk"
 
     def ready(self) -> None:
-        from customers.pipeline import register_dirty_handler
+        from . import wiring
 
-        from . import conditions, panels, segment_kpis, services
-
-        register_dirty_handler("scoring", services.on_dirty_customers)
-        conditions.register()
-        segment_kpis.register()
-        panels.register()
+        wiring.connect()

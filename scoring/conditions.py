@@ -126,9 +126,3 @@ def evaluate_score(condition: dict, facts: dict) -> bool:
         "lt": left < right,
         "lte": left <= right,
     }[op]
-
-
-def register() -> None:
-    from segments.registry import register_condition
-
-    register_condition("score", schema=SCHEMA, compile=compile_score, evaluate=evaluate_score)

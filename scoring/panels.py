@@ -43,18 +43,3 @@ def customer_scores_context(request, customer) -> dict:
         "explain_url": explain_url,
         "figures": header_figures(score, explain_url),
     }
-
-
-def register() -> None:
-    from customers.panels import Panel, register_panel
-
-    register_panel(
-        Panel(
-            name="value",
-            title="Value and risk",
-            template="scoring/panels/customer_scores.html",
-            context=customer_scores_context,
-            placement="customer",
-            order=15,
-        )
-    )

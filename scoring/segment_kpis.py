@@ -146,17 +146,3 @@ def value_figures(result: dict) -> list[tuple[str, str]]:
             )
         )
     return figures
-
-
-def register() -> None:
-    from segments.registry import KpiProvider, register_kpi_provider
-
-    register_kpi_provider(
-        KpiProvider(
-            key="value",
-            title="Predicted value and risk",
-            compute=segment_value,
-            serializer=SegmentValueSerializer,
-            figures=value_figures,
-        )
-    )
