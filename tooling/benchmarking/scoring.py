@@ -15,6 +15,10 @@ import time
 
 from django.utils import timezone
 
+from scoring import services
+from scoring.models import CustomerScore, RunStatus
+from scoring.summary import summary_sql
+
 from . import baseline
 from .harness import Run
 
@@ -27,14 +31,6 @@ NAMES = (
 
 
 def run(bench: Run) -> None:
-    try:
-        from scoring import services
-        from scoring.models import CustomerScore, RunStatus
-        from scoring.summary import summary_sql
-    except ImportError as exc:  # pragma: no cover - the app is part of the project
-        for name in NAMES:
-            bench.skip(name, f"scoring does not import ({exc})")
-        return
     today = timezone.now().date()
     queued = services.request_fit(calibration_end=today, trigger="bench", queue=False)
     started = time.perf_counter()
