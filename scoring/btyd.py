@@ -187,22 +187,32 @@ LOG_BOUND = np.log(1e8)  # parameters are searched in [1e-8, 1e8]
 
 
 def _maximise(negative_ll, start: np.ndarray) -> tuple[np.ndarray, float, int, bool]:
-    """Minimise over bounded log-parameters (every parameter stays positive), L-BFGS-B then a
-    Nelder-Mead polish; returns (values, log-likelihood, iterations, on the edge of the box)."""
+    """Minimise over bounded log-parameters (every parameter stays positive) with L-BFGS-B; when it
+    reports no convergence, polish with Nelder-Mead. Returns (values, log-likelihood, iterations,
+    on the edge of the box)."""
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    result = optimize.minimize(negative_ll, np.log(start), method="L-BFGS-B", bounds=bounds)
-    polished = optimize.minimize(
+    best = optimize.minimize(
         negative_ll,
-        result.x,
-        method="Nelder-Mead",
+        np.log(start),
+        method="L-BFGS-B",
         bounds=bounds,
-        options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000},
+        options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 1000},
     )
-    best = polished if polished.fun <= result.fun else result
+    iterations = int(best.nit)
+    if not best.success:
+        polished = optimize.minimize(
+            negative_ll,
+            best.x,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000},
+        )
+        iterations += int(polished.nit)
+        best = polished if polished.fun <= best.fun else best
     if not np.isfinite(best.fun) or best.fun >= 1e300:
         raise FitError("the log-likelihood is not finite at the optimum")
     on_edge = bool(np.any(np.abs(best.x) > LOG_BOUND - 0.5))
-    return np.exp(best.x), -float(best.fun), int(result.nit + polished.nit), on_edge
+    return np.exp(best.x), -float(best.fun), iterations, on_edge
 
 
 def _shown(names, values) -> str:
