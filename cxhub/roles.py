@@ -32,6 +32,10 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "messages:read",
+    "messages:write",
+    "campaigns:read",
+    "campaigns:write",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -42,6 +46,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "segments:read",
         "metrics:read",
         "journeys:read",
+        "messages:read",
     },
     # A team lead does what an agent does, assigns and resolves the team's exceptions
     # and reads the agents' metrics.
@@ -53,6 +58,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:read",
         "journeys:read",
         "journeys:write",
+        "messages:read",
     },
     MARKETER: {
         "customers:read",
@@ -62,6 +68,10 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:write",
         "journeys:read",
         "journeys:write",
+        "messages:read",
+        "messages:write",
+        "campaigns:read",
+        "campaigns:write",
     },
     ADMIN: set(SCOPES),
 }
@@ -74,6 +84,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+        "outreach": ("view",),
         "scoring": ("view",),
     },
     TEAM_LEAD: {
@@ -82,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "change"),
         "segments": ("view",),
         "metrics": ("view", "change"),
+        "outreach": ("view",),
         "scoring": ("view",),
     },
     MARKETER: {
@@ -90,10 +102,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "add", "change", "delete"),
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
+        "outreach": ("view", "add", "change", "delete"),
         "scoring": ("view",),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics", "scoring")
+        ("customers", "interactions", "journeys", "segments", "metrics", "outreach", "scoring")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),
@@ -126,6 +139,14 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles or ROLES))
 
 
+class RoleDenied(PermissionDenied):
+    """The signed-in user's roles do not open this page; ``allowed_roles`` are the ones that do."""
+
+    def __init__(self, allowed_roles: Iterable[str] = ()):
+        self.allowed_roles = tuple(role for role in ROLES if role in set(allowed_roles or ROLES))
+        super().__init__("Your role does not allow this page.")
+
+
 def role_required(*roles: str) -> Callable:
     """View decorator: the user must hold one of ``roles`` (any role when none given)."""
 
@@ -133,7 +154,7 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
-                raise PermissionDenied("Your role does not allow this page.")
+                raise RoleDenied(roles)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -150,7 +171,7 @@ class RoleRequiredMixin(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not has_role(request.user, *self.allowed_roles):
-            raise PermissionDenied("Your role does not allow this page.")
+            raise RoleDenied(self.allowed_roles)
         return super().dispatch(request, *args, **kwargs)
 
 

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("journeys.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("metrics.api.urls")),
+    path("", include("outreach.api.urls")),
     path("", include("scoring.api.urls")),
 ]
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -29,6 +31,7 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("", include("segments.urls")),
     path("", include("metrics.urls")),
+    path("", include("outreach.urls")),
     path("", include("scoring.urls")),
 ]
 
