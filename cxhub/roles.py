@@ -26,6 +26,8 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "cases:read",
+    "cases:write",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -36,6 +38,8 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "segments:read",
         "metrics:read",
         "journeys:read",
+        "cases:read",
+        "cases:write",
     },
     MARKETER: {
         "customers:read",
@@ -81,6 +85,8 @@ def user_roles(user) -> set[str]:
         return set()
     if user.is_superuser:
         return set(ROLES)
+    if not hasattr(user, "groups"):  # an API client: scopes, no roles
+        return set()
     cached = getattr(user, "_cxhub_roles", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
@@ -95,6 +101,15 @@ def user_scopes(user) -> set[str]:
     return scopes
 
 
+def has_scope(user, scope: str) -> bool:
+    return scope in user_scopes(user)
+
+
+def roles_with_scope(scope: str) -> tuple[str, ...]:
+    """The roles whose members hold ``scope`` (for panels and menus that follow the API's rules)."""
+    return tuple(role for role in ROLES if scope in ROLE_SCOPES[role])
+
+
 def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles or ROLES))
 
@@ -106,6 +121,22 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def scope_required(scope: str) -> Callable:
+    """View decorator for pages that do what an API scope allows: the user's roles must grant
+    ``scope``, so a page and its API endpoint can never disagree about who may act."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_scope(request.user, scope):
                 raise PermissionDenied("Your role does not allow this page.")
             return view(request, *args, **kwargs)
 
@@ -134,6 +165,7 @@ def roles_context(request) -> dict:
         "is_agent": AGENT in roles,
         "is_marketer": MARKETER in roles,
         "is_cx_admin": ADMIN in roles,
+        "user_scopes": {scope for role in roles for scope in ROLE_SCOPES[role]},
     }
 
 

@@ -49,7 +49,9 @@ def home_cases_context(request, customer=None) -> dict:
 
 def register() -> None:
     from customers.panels import Panel, register_panel
-    from cxhub.roles import ADMIN, AGENT
+    from cxhub.roles import roles_with_scope
+
+    from .permissions import CASE_ACTION_SCOPES
 
     register_panel(
         Panel(
@@ -69,6 +71,6 @@ def register() -> None:
             context=home_cases_context,
             placement="home",
             order=30,
-            roles=(AGENT, ADMIN),  # the people who work follow-up cases
+            roles=roles_with_scope(CASE_ACTION_SCOPES["list"]),  # the people who work follow-up cases
         )
     )

@@ -8,11 +8,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, MARKETER, role_required
+from cxhub.roles import ADMIN, MARKETER, role_required, scope_required
 from interactions.models import Channel
 
 from . import dashboard, services
 from .models import CaseStatus, FollowUpCase
+from .permissions import CASE_ACTION_SCOPES
 from .services.invitations import InvalidInvitation, invitation_for_token, respond_with_token
 
 
@@ -55,7 +56,7 @@ def metrics_dashboard(request):
     return render(request, "metrics/dashboard.html", dashboard.dashboard_context(request.GET))
 
 
-@role_required(AGENT, ADMIN)
+@scope_required(CASE_ACTION_SCOPES["list"])
 def case_list(request):
     cases = FollowUpCase.objects.select_related("customer", "assigned_to", "response__survey")
     status = request.GET.get("status", "open")
@@ -69,7 +70,7 @@ def case_list(request):
     return render(request, "metrics/cases.html", {"page": page, "status": status})
 
 
-@role_required(AGENT, ADMIN)
+@scope_required(CASE_ACTION_SCOPES["view"])
 def case_detail(request, pk: int):
     case = get_object_or_404(
         FollowUpCase.objects.select_related("customer", "assigned_to", "closed_by", "response__survey"), pk=pk
@@ -79,7 +80,7 @@ def case_detail(request, pk: int):
 
 
 @require_POST
-@role_required(AGENT, ADMIN)
+@scope_required(CASE_ACTION_SCOPES["assign"])
 def case_assign(request, pk: int):
     case = get_object_or_404(FollowUpCase, pk=pk)
     try:
@@ -91,7 +92,7 @@ def case_assign(request, pk: int):
 
 
 @require_POST
-@role_required(AGENT, ADMIN)
+@scope_required(CASE_ACTION_SCOPES["close"])
 def case_close(request, pk: int):
     case = get_object_or_404(FollowUpCase.objects.select_related("customer"), pk=pk)
     try:

@@ -14,6 +14,7 @@ from customers.identities import normalize_email, normalize_identity, normalize_
 from customers.merging import merge_customers, unmerge_customers
 from customers.models import Customer, MergeEvent
 from cxhub.api.authentication import ApiClientUser
+from cxhub.api.pagination import list_parameters
 from cxhub.errors import DomainError
 
 from .serializers import (
@@ -174,6 +175,7 @@ class IdentityListView(CustomerScopedView):
     required_scopes = {"GET": "customers:read"}
     serializer_class = IdentitySerializer
 
+    @extend_schema(parameters=list_parameters(), responses=IdentitySerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
         if isinstance(customer, Response):
@@ -237,6 +239,7 @@ class MergeHistoryView(CustomerScopedView):
     serializer_class = MergeEventSerializer
     follow_merged = False
 
+    @extend_schema(parameters=list_parameters(), responses=MergeEventSerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
         page = self.paginate_queryset(selectors.merge_history(customer_id=customer.pk).order_by("-id"))
@@ -246,6 +249,7 @@ class MergeHistoryView(CustomerScopedView):
 class ConsentListView(CustomerScopedView):
     serializer_class = ConsentSerializer
 
+    @extend_schema(parameters=list_parameters(), responses=ConsentSerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
         if isinstance(customer, Response):

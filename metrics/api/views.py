@@ -10,10 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cxhub.api.errors import error_body, validation_error_body
+from cxhub.api.pagination import list_parameters
+from cxhub.api.parsers import BatchJSONParser
 from cxhub.errors import DomainError
 
 from .. import selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
+from ..permissions import CASE_ACTION_SCOPES
 from ..services import linking
 from . import serializers as s
 
@@ -63,6 +66,7 @@ class ResponseListCreate(generics.GenericAPIView):
             .prefetch_related("themes")
         )
 
+    @extend_schema(parameters=list_parameters(), responses=s.ResponseOutSerializer(many=True))
     def get(self, request, pk):
         _survey(pk)
         page = self.paginate_queryset(self.get_queryset())
@@ -82,6 +86,7 @@ class ResponseListCreate(generics.GenericAPIView):
 
 class ResponseBatch(APIView):
     required_scope = "metrics:write"
+    parser_classes = [BatchJSONParser]
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk):
@@ -203,7 +208,7 @@ class CsatView(MetricView):
 
 
 class CaseList(generics.ListAPIView):
-    required_scope = "metrics:read"
+    required_scope = CASE_ACTION_SCOPES["list"]
     serializer_class = s.CaseOutSerializer
 
     def get_queryset(self):
@@ -219,7 +224,7 @@ class CaseList(generics.ListAPIView):
 
 
 class CaseClose(APIView):
-    required_scope = "metrics:write"
+    required_scope = CASE_ACTION_SCOPES["close"]
 
     @extend_schema(request=s.CaseCloseSerializer, responses=s.CaseOutSerializer)
     def post(self, request, pk):
