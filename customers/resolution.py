@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from cxhub.db import array_literal, draw_ids
 from cxhub.errors import DomainError
+from cxhub.jsonguard import check_data_json
 
 from . import pipeline
 from .identities import normalize_identity
@@ -69,6 +70,7 @@ def _as_key(item) -> IdentityKey:
 
 
 def _split_traits(traits: dict) -> tuple[dict, dict]:
+    check_data_json(traits, path="traits")
     updates, attributes = {}, {}
     for name, value in traits.items():
         if name in TRAIT_FIELDS:

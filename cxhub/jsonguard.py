@@ -33,13 +33,14 @@ def check_json(
     max_number: float | None = None,
     allow_nul: bool = False,
 ):
-    """Raise JsonProblem for the first NUL character (in a key or a string), nesting deeper
-    than ``max_depth`` containers, non-finite number or, when given, number beyond ±``max_number``."""
+    """Raise JsonProblem for the first NUL character (in a key or a string), container nested more
+    than ``max_depth`` levels below the top, non-finite number or, when given, number beyond
+    ±``max_number``."""
     stack = [(value, path, 0)]
     while stack:
         node, where, depth = stack.pop()
         if isinstance(node, dict | list):
-            if depth >= max_depth:
+            if depth > max_depth:
                 raise JsonProblem(f"nested more than {max_depth} levels deep.", path=where)
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
@@ -54,3 +55,14 @@ def check_json(
                 raise JsonProblem("must be a finite number.", path=where)
             if max_number is not None and abs(node) > max_number:
                 raise JsonProblem(f"must be between -{max_number:g} and {max_number:g}.", path=where)
+
+
+def check_data_json(value, *, path: str) -> None:
+    """Traits, attributes, properties: a DomainError naming the path unless ``value`` holds no NUL
+    and nests at most ``MAX_DATA_DEPTH`` levels below the object itself."""
+    from .errors import DomainError
+
+    try:
+        check_json(value, path=path, max_depth=MAX_DATA_DEPTH)
+    except JsonProblem as problem:
+        raise DomainError(f"{problem.path}: {problem.message}", field=problem.path) from None

@@ -14,7 +14,7 @@ from django.utils import timezone
 from customers.models import Customer, Identity
 
 from .compiler import segment_queryset
-from .errors import InvalidRule, RecomputeNotAllowed
+from .errors import InvalidRule, RecomputeNotAllowed, SegmentCycle
 from .models import (
     MovementKind,
     Refresh,
@@ -37,7 +37,7 @@ from .recompute import (
     target_sql,
     update_count,
 )
-from .validation import check_no_cycle, validate_rules
+from .validation import check_no_cycle, stored_cycle, validate_rules
 
 logger = logging.getLogger("cxhub.segments")
 
@@ -62,9 +62,26 @@ def validate_definition(
         segment_queryset(rules, parent=parent).query.sql_with_params()
 
 
+# One advisory lock for the whole segment graph (distinct from the per-segment recompute locks).
+GRAPH_LOCK_KEY = 0x5E6_0000_0000
+
+
+def lock_segment_graph() -> None:
+    """Serialise changes to the segment graph until the transaction ends (PostgreSQL).
+
+    Two edits that each add one edge of a cycle (c → d and d → c) would otherwise both pass
+    the cycle check, each before the other commits. SQLite's write transaction serialises them.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GRAPH_LOCK_KEY])
+
+
 @transaction.atomic
 def save_segment(*, segment: Segment, actor=None) -> Segment:
-    """Validate and save a segment definition (new or changed)."""
+    """Validate and save a segment definition (new or changed), race-free against other edits:
+    the cycle check and the save run under the graph lock, so the check sees every committed edge."""
+    lock_segment_graph()
     validate_definition(
         rules=segment.rules,
         kind=segment.kind,
@@ -78,9 +95,11 @@ def save_segment(*, segment: Segment, actor=None) -> Segment:
     return segment
 
 
+@transaction.atomic
 def delete_segment(*, segment: Segment) -> None:
     from .validation import referenced_segments
 
+    lock_segment_graph()
     users = [
         other.slug
         for other in Segment.objects.exclude(pk=segment.pk).only("slug", "rules")
@@ -124,6 +143,12 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
     """
     if not segment.is_dynamic:
         raise RecomputeNotAllowed("Static segments are frozen lists; they are not recomputed.")
+    cycle = stored_cycle(segment.pk)
+    if cycle:
+        message = "Segment references form a cycle: " + " → ".join(cycle) + "; not recomputed."
+        logger.error("Recompute of segment %s refused: %s", segment.pk, message)
+        record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=message)
+        raise SegmentCycle(message)
     settings = recompute_settings()
     try:
         with transaction.atomic():

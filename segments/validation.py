@@ -132,3 +132,32 @@ def check_no_cycle(*, segment_id: int | None, slug: str, rules, parent_id: int |
                 continue
             seen.add(node)
             stack.extend(graph.get(node, ()))
+
+
+def stored_cycle(segment_id: int) -> list[str] | None:
+    """The slugs of a dependency cycle through ``segment_id`` among the saved segments, if any.
+
+    Saving refuses cycles, but recompute must never follow one even if it was stored (edits
+    that raced before the graph lock, or rows written by hand): it checks first.
+    """
+    from .models import Segment
+
+    rows = list(Segment.objects.values_list("pk", "slug", "rules", "parent_id"))
+    slugs = {slug: pk for pk, slug, _, _ in rows}
+    names = {pk: slug for pk, slug, _, _ in rows}
+    graph: dict[int, set[int]] = {}
+    for pk, _, rules, parent in rows:
+        graph[pk] = ({parent} if parent else set()) | {
+            slugs[ref] for ref, _ in referenced_segments(rules or {}) if ref in slugs
+        }
+    stack = [(dep, [segment_id, dep]) for dep in graph.get(segment_id, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == segment_id:
+            return [names.get(pk, str(pk)) for pk in path]
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend((dep, [*path, dep]) for dep in graph.get(node, ()))
+    return None

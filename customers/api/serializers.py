@@ -11,6 +11,8 @@ from customers.models import (
     LifecycleStage,
     MergeEvent,
 )
+from cxhub.errors import DomainError
+from cxhub.jsonguard import check_data_json
 
 MAX_IDENTITIES_PER_REQUEST = 20
 
@@ -57,6 +59,13 @@ class CustomerUpdateSerializer(serializers.Serializer):
     timezone = serializers.CharField(max_length=64, allow_blank=True, required=False)
     quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
     quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
+
+    def validate_attributes(self, value):
+        try:
+            check_data_json(value, path="attributes")
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return value
 
 
 class CustomerCreateSerializer(CustomerUpdateSerializer):

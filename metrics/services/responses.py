@@ -1,6 +1,7 @@
 """Recording surveys and their responses: one place, called by the API, the hosted page and imports."""
 
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from customers.models import BusinessUnit
 from cxhub.errors import Conflict, DomainError
 from interactions.models import Channel, Interaction
+from interactions.validation import event_time_problem
 
 from .. import verbatims
 from ..models import InvitationStatus, Survey, SurveyInvitation, SurveyResponse, Theme
@@ -87,6 +89,13 @@ def record_response(
         existing = SurveyResponse.objects.filter(survey=survey, external_id=external_id).first()
         if existing is not None:
             return Recorded(existing, False)
+    if responded_at is not None:
+        if timezone.is_naive(responded_at):
+            responded_at = timezone.make_aware(responded_at, UTC)
+        problem = event_time_problem(responded_at)
+        if problem is not None:
+            message, code = problem
+            raise DomainError(f"responded_at: {message}", field="responded_at", code=code)
     if (
         not isinstance(score, int)
         or isinstance(score, bool)
