@@ -1,6 +1,5 @@
 """Segments API: CRUD, schema, preview, recompute, runs, members (JSON, CSV), movements, KPIs, lists."""
 
-import csv
 
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.models import Identity
+from cxhub import csvsafe
 from cxhub.api.pagination import list_parameters
 from cxhub.api.parsers import StrictJSONParser
 from cxhub.errors import DomainError, NotFound
@@ -202,7 +202,7 @@ class _Echo:
 
 def _member_rows(segment: Segment):
     """CSV rows, fetched in keyset chunks so memory stays flat for any segment size."""
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())
     yield writer.writerow(
         ["customer_id", "first_name", "last_name", "email", "phone", "lifecycle_stage", "since", "identities"]
     )

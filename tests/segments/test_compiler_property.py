@@ -145,8 +145,8 @@ conditions = st.one_of(_attr_conditions(), _other_conditions())
 rules = st.recursive(
     conditions,
     lambda children: st.one_of(
-        st.builds(lambda xs: {"all": xs}, st.lists(children, max_size=3)),
-        st.builds(lambda xs: {"any": xs}, st.lists(children, max_size=3)),
+        st.builds(lambda xs: {"all": xs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"any": xs}, st.lists(children, min_size=1, max_size=3)),
         st.builds(lambda x: {"not": x}, children),
     ),
     max_leaves=5,
