@@ -249,6 +249,31 @@ class WebhookEndpoint(models.Model):
         return self.name
 
 
+class WebhookAllowedHost(models.Model):
+    """A host an Admin lets webhooks reach although it is private, loopback or link-local.
+
+    Every other target must resolve to public addresses only, when the endpoint is saved and
+    again at each delivery (a name that later resolves to an internal address is refused).
+    """
+
+    host = models.CharField(
+        max_length=253, unique=True, help_text="Host name or IP address exactly as in the endpoint URL."
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return self.host
+
+    def save(self, *args, **kwargs):
+        self.host = self.host.strip().strip("[]").lower()
+        super().save(*args, **kwargs)
+
+
 class ActionTrigger(models.TextChoices):
     STAGE_ENTRY = "stage_entry", "Stage entry"
     STAGE_EXIT = "stage_exit", "Stage exit"
