@@ -1,6 +1,5 @@
 """Segments API: CRUD, schema, preview, recompute, runs, members (JSON, CSV), movements, KPIs, lists."""
 
-
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
