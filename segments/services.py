@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -63,7 +64,7 @@ def validate_definition(
 
 
 # One advisory lock for the whole segment graph (distinct from the per-segment recompute locks).
-GRAPH_LOCK_KEY = 0x5E6_0000_0000
+GRAPH_LOCK_KEY = 0x5E7 << 32  # recompute locks are 0x5E6 << 32 | segment id
 
 
 def lock_segment_graph() -> None:
@@ -153,6 +154,9 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
     try:
         with transaction.atomic():
             segment, started = lock_and_load(segment.pk, settings=settings)
+            if run is not None and not SegmentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).exists():
+                # Completed meanwhile by another delivery of the same task (redelivered or swept).
+                return SegmentRun.objects.get(pk=run.pk)
             with connection.cursor() as cursor:
                 done = full_diff(cursor, segment, started, run=run, trigger=trigger)
                 if done.removed:
@@ -164,6 +168,43 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
         logger.exception("Recompute of segment %s failed", segment.pk)
         record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=str(exc)[:2000])
         raise
+
+
+# A queued run whose task has not finished after this long was lost (worker killed before
+# re-delivery was possible, broker outage): the sweep queues it again.
+STALE_RUN_AFTER = timedelta(minutes=10)
+
+
+def requeue_stale_runs(*, now=None) -> int:
+    """Queue again every run still ``queued`` after ``STALE_RUN_AFTER`` (one task per segment).
+
+    Safe if the original task is only slow: a recompute holds the segment's lock and a second
+    delivery finds the run completed and does nothing.
+    """
+    from .tasks import recompute_segment_task
+
+    now = now or timezone.now()
+    stale = (
+        SegmentRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - STALE_RUN_AFTER)
+        .order_by("segment_id", "-id")
+        .values_list("pk", "segment_id", "trigger")
+    )
+    seen: set[int] = set()
+    queued = 0
+    for run_id, segment_id, trigger in stale:
+        if segment_id in seen:
+            continue
+        seen.add(segment_id)
+        # Older queued runs of the segment are covered by this one.
+        SegmentRun.objects.filter(segment_id=segment_id, status=RunStatus.QUEUED, pk__lt=run_id).update(
+            status=RunStatus.FAILED, finished_at=now, error="Superseded by a later queued run (swept)."
+        )
+        try:
+            recompute_segment_task.delay(segment_id, run_id=run_id, trigger=trigger)
+            queued += 1
+        except Exception:  # broker still down: the next sweep tries again
+            logger.warning("Could not requeue run %s of segment %s", run_id, segment_id)
+    return queued
 
 
 def dependency_order(segments: Iterable[Segment]) -> list[Segment]:

@@ -31,3 +31,9 @@ def recompute_due_task() -> int:
     for segment in due:
         services.request_recompute(segment=segment, trigger="schedule")
     return len(due)
+
+
+@shared_task(name="segments.requeue_stale_runs")
+def requeue_stale_runs_task() -> int:
+    """Queue again recomputes whose run has stayed queued too long (their task was lost)."""
+    return services.requeue_stale_runs()

@@ -148,7 +148,9 @@ def test_every_page_sends_a_strict_policy_and_has_no_inline_code(client, make_us
     problems, checked = _crawl(client, ["/", "/admin/", "/customers/?q=ann", "/api/docs/"])
     # The pages that have no link to them from a logged-in page.
     anonymous = Client()
-    for path in ["/accounts/login/"] + ([f"/s/{_token(demo_data)}/"] if demo_data is not None else []):
+    for path in ["/accounts/login/", "/accounts/password_reset/", "/accounts/password_reset/done/"] + (
+        [f"/s/{_token(demo_data)}/"] if demo_data is not None else []
+    ):
         response = anonymous.get(path)
         assert response.status_code == 200, path
         page_problems, _ = _check_page(path, response)
