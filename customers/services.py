@@ -1,19 +1,21 @@
 """Writes for customers: resolution (find-or-create-or-merge), consents, preferences.
 
 ``resolve_customers`` resolves many identity sets at once with a constant number of
-queries when no merge is needed (engine in ``customers.resolution``); merges live in
+queries when no merge is needed (engine: the ``customers.resolution`` package); merges live in
 ``customers.merging``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from cxhub.db import array_literal
 from cxhub.errors import Conflict, DomainError
 
 from . import pipeline
@@ -22,14 +24,20 @@ from .models import Consent, ConsentPurpose, Customer, Identity
 from .resolution import (
     IdentityKey,
     Resolution,
-    _as_key,
-    _resolve,
-    _Resolver,
-    _split_traits,
+    as_identity_key,
     bulk_write_fields,
+    denormalise_contact_fields,
+    resolve,
+    split_traits,
 )
 
-__all__ = ["Resolution", "bulk_write_fields", "resolve_customer", "resolve_customers"]
+__all__ = [
+    "Resolution",
+    "bulk_write_fields",
+    "record_last_seen",
+    "resolve_customer",
+    "resolve_customers",
+]
 
 
 def resolve_customer(*, identities, traits: dict | None = None, source: str = "", actor=None) -> Resolution:
@@ -39,9 +47,9 @@ def resolve_customer(*, identities, traits: dict | None = None, source: str = ""
     ``{"kind", "value", "namespace"?}`` dicts (normalised here, InvalidIdentity on bad input).
     Known traits (names, lifecycle stage, preferences) set fields; the rest go to ``attributes``.
     """
-    keys = [_as_key(item) for item in identities]
-    updates, attributes = _split_traits(traits or {})
-    return _resolve([keys], source=source, actor=actor, traits=[(updates, attributes)], schedule=True)[0]
+    keys = [as_identity_key(item) for item in identities]
+    updates, attributes = split_traits(traits or {})
+    return resolve([keys], source=source, actor=actor, traits=[(updates, attributes)], schedule=True)[0]
 
 
 def resolve_customers(
@@ -61,12 +69,47 @@ def resolve_customers(
     ``schedule_dirty=False`` marks customers dirty without asking a worker now (bulk imports
     schedule once at the end; the periodic sweep is the safety net).
     """
-    split = [_split_traits(t or {}) for t in traits] if traits is not None else None
+    split = [split_traits(t or {}) for t in traits] if traits is not None else None
     if split is not None and len(split) != len(identity_sets):
         raise ValueError("traits needs one entry per identity set")
-    return _resolve(
+    return resolve(
         [list(s) for s in identity_sets], source=source, actor=actor, traits=split, schedule=schedule_dirty
     )
+
+
+# --- activity -----------------------------------------------------------------------------
+
+
+def record_last_seen(*, seen: Mapping[int, datetime]) -> None:
+    """Move each customer's ``last_seen_at`` forward to the given time (never back), in one UPDATE.
+
+    ``seen`` maps live customer ids to the time they were last seen. Runs in the caller's
+    transaction. On PostgreSQL only the rows that actually move are locked and written, in id
+    order (no deadlocks between concurrent batches), FOR NO KEY UPDATE as the UPDATE itself
+    takes, so it never waits on the key-share locks other batches hold while they resolve
+    identities. ``last_seen_at`` is unindexed, so the update is HOT.
+    """
+    if not seen:
+        return
+    table = Customer._meta.db_table
+    if connection.vendor == "postgresql":
+        ids = sorted(seen)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH m AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(customer_id, seen)), "
+                f"moving AS (SELECT c.id, m.seen FROM {table} c JOIN m ON m.customer_id = c.id "
+                "  WHERE c.id = ANY(%s::bigint[]) AND (c.last_seen_at IS NULL OR c.last_seen_at < m.seen) "
+                "  ORDER BY c.id FOR NO KEY UPDATE OF c) "
+                f"UPDATE {table} c SET last_seen_at = moving.seen FROM moving "
+                "WHERE c.id = moving.id AND (c.last_seen_at IS NULL OR c.last_seen_at < moving.seen)",
+                [array_literal(ids), array_literal(seen[i] for i in ids), array_literal(ids)],
+            )
+        return
+    whens = [
+        When(Q(pk=pk) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=at)), then=Value(at))
+        for pk, at in seen.items()
+    ]
+    Customer.objects.filter(pk__in=list(seen)).update(last_seen_at=Case(*whens, default=F("last_seen_at")))
 
 
 # --- consents and preferences ---------------------------------------------------------
@@ -178,7 +221,7 @@ def create_customer(
 ) -> Customer:
     """Create a profile with the given identities; Conflict when one already belongs to someone."""
     fields = _validate_profile(fields or {})
-    keys = list(dict.fromkeys(_as_key(k) for k in identities))
+    keys = list(dict.fromkeys(as_identity_key(k) for k in identities))
     for kind, namespace, value in keys:
         owner = (
             Identity.objects.filter(kind=kind, namespace=namespace, value=value)
@@ -188,7 +231,7 @@ def create_customer(
         if owner is not None:
             raise Conflict(f"{kind} {value} already belongs to customer {owner}.", field="identities")
     customer = Customer(**fields)
-    _Resolver._denormalise(customer, keys)
+    denormalise_contact_fields(customer, keys)
     customer.save()
     Identity.objects.bulk_create(
         [Identity(customer=customer, kind=k, namespace=ns, value=v, source="api") for k, ns, v in keys]

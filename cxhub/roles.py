@@ -1,4 +1,4 @@
-"""Roles (Agent, Marketer, Admin): their Django permissions and API scopes.
+"""Roles (Agent, Team lead, Marketer, Admin): their Django permissions and API scopes.
 
 A role is a Django group. Pages check roles with ``role_required``; the API
 checks scopes, and a logged-in user's scopes derive from their roles, so one
@@ -12,9 +12,15 @@ from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 
 AGENT = "Agent"
+TEAM_LEAD = "Team lead"
 MARKETER = "Marketer"
 ADMIN = "Admin"
-ROLES = (AGENT, MARKETER, ADMIN)
+ROLES = (AGENT, TEAM_LEAD, MARKETER, ADMIN)
+
+# Who works the service queues (360 page, logging, exceptions, follow-up cases).
+SERVICE_ROLES = (AGENT, TEAM_LEAD, ADMIN)
+# Who sees how the agents and the team perform.
+SUPERVISOR_ROLES = (TEAM_LEAD, ADMIN)
 
 SCOPES = (
     "ingest:write",
@@ -41,6 +47,19 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "cases:read",
         "cases:write",
     },
+    # A team lead does what an agent does, assigns and resolves the team's exceptions
+    # and reads the agents' metrics.
+    TEAM_LEAD: {
+        "customers:read",
+        "customers:write",
+        "ingest:write",
+        "segments:read",
+        "metrics:read",
+        "journeys:read",
+        "journeys:write",
+        "cases:read",
+        "cases:write",
+    },
     MARKETER: {
         "customers:read",
         "segments:read",
@@ -61,6 +80,13 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+    },
+    TEAM_LEAD: {
+        "customers": ("view", "change"),
+        "interactions": ("view", "add"),
+        "journeys": ("view", "change"),
+        "segments": ("view",),
+        "metrics": ("view", "change"),
     },
     MARKETER: {
         "customers": ("view",),
@@ -163,6 +189,7 @@ def roles_context(request) -> dict:
     return {
         "user_roles": roles,
         "is_agent": AGENT in roles,
+        "is_team_lead": TEAM_LEAD in roles,
         "is_marketer": MARKETER in roles,
         "is_cx_admin": ADMIN in roles,
         "user_scopes": {scope for role in roles for scope in ROLE_SCOPES[role]},

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "journeys",
     "segments",
     "metrics",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""Journey pages: definitions and analytics (Marketers, Admins), the exception queue (Agents, Admins)."""
+"""Journey pages: definitions and analytics (Marketers, Admins); the exception queue (service roles)."""
 
 from datetime import UTC, datetime
 
@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, MARKETER, role_required
+from cxhub.roles import ADMIN, MARKETER, SERVICE_ROLES, role_required
 from interactions.models import Channel
 
 from . import selectors
@@ -17,7 +17,7 @@ from .models import AgentTask, ExceptionKind, Journey, JourneyException
 from .services import complete_agent_task, resolve_exception
 
 ANALYST_ROLES = (MARKETER, ADMIN)
-QUEUE_ROLES = (AGENT, ADMIN)
+QUEUE_ROLES = SERVICE_ROLES
 QUEUE_LIMIT = 100
 
 

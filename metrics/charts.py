@@ -105,3 +105,54 @@ def sparkline_svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="sparkline" '
         f'role="img" aria-label="recent scores"><polyline {LINE} points="{pts}"/></svg>'
     )
+
+
+def bars_svg(
+    items: list[tuple[str, float | None]],
+    *,
+    label: str,
+    axis_title: str,
+    high: float | None = None,
+    unit: str = "",
+    width: int = 360,
+    bar_height: int = 18,
+) -> SafeString:
+    """Horizontal bars, one per (name, value); None draws no bar and shows "–".
+
+    Horizontal so long channel names stay readable on a phone; ``high`` fixes the scale
+    (100 for shares), otherwise the largest value sets it.
+    """
+    pad_l, pad_r, pad_t, pad_b, gap = 96, 56, 6, 28, 6
+    inner_w = width - pad_l - pad_r
+    values = [v for _, v in items if v is not None]
+    top = high if high is not None else max(values, default=0) or 1
+    height = pad_t + pad_b + max(len(items), 1) * (bar_height + gap)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart bars" '
+        f'role="img" aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">'
+    ]
+    for i, (name, value) in enumerate(items):
+        y = pad_t + i * (bar_height + gap)
+        baseline = _fmt(y + bar_height * 0.7)
+        parts.append(f'<text x="{pad_l - 6}" y="{baseline}" text-anchor="end" {TICK}>{escape(name)}</text>')
+        if value is None:
+            parts.append(f'<text x="{pad_l + 4}" y="{_fmt(y + bar_height * 0.7)}" {TICK}>–</text>')
+            continue
+        w = inner_w * min(max(value, 0), top) / top
+        shown = f"{value:,.2f}".rstrip("0").rstrip(".") + unit
+        parts.append(
+            f'<rect class="bar" x="{pad_l}" y="{y}" width="{_fmt(w)}" height="{bar_height}" fill="#2457c5">'
+            f"<title>{escape(name)}: {escape(shown)}</title></rect>"
+            f'<text x="{_fmt(pad_l + w + 4)}" y="{_fmt(y + bar_height * 0.7)}" {TICK}>{escape(shown)}</text>'
+        )
+    axis_y = height - pad_b + 4
+    parts.append(
+        f'<line x1="{pad_l}" x2="{pad_l + inner_w}" y1="{axis_y}" y2="{axis_y}" stroke="#c9d1dc"/>'
+        f'<text x="{pad_l}" y="{axis_y + 10}" text-anchor="middle" {TICK}>0</text>'
+        f'<text x="{pad_l + inner_w}" y="{axis_y + 10}" text-anchor="middle" {TICK}>'
+        f"{top:,g}{escape(unit)}</text>"
+        f'<text class="axis-title" x="{pad_l + inner_w / 2}" y="{height - 2}" text-anchor="middle" '
+        f'font-size="11" fill="#1f2a37">{escape(axis_title)}</text>'
+    )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from cxhub.errors import DomainError
 
-from . import charts, selectors
+from . import channel_efficacy, charts, selectors
 from .models import SentimentLabel, Survey, SurveyResponse, Theme
 
 TREND_MONTHS = 12
@@ -69,6 +69,7 @@ def dashboard_context(params) -> dict:
         "by_segment": by_segment,
         "segments_available": segments_available,
         **verbatims_context(params, survey_ids),
+        **channels_context(params, since, until),
     }
 
 
@@ -136,4 +137,39 @@ def segment_behaviour() -> dict[str, dict]:
             "repeat_purchase_rate": repeated / members * 100 if members else None,
         }
         for slug, members, complained, repeated in rows
+    }
+
+
+def channels_context(params, since, until) -> dict:
+    """The channel efficacy section: the figures per channel and three bar charts."""
+    from segments.models import Segment
+
+    segment = params.get("segment", "")
+    segments = list(Segment.objects.order_by("name").values_list("slug", "name"))
+    if segment not in {slug for slug, _ in segments}:
+        segment = ""
+    rows = channel_efficacy.channel_efficacy(since=since, until=until, segment=segment or None)
+    used = [row for row in rows if row["interactions"] or row["csat_n"] or row["nps_n"]]
+    return {
+        "channel_rows": used,
+        "channel_segments": segments,
+        "selected_segment": segment,
+        "channel_cost_chart": charts.bars_svg(
+            [(row["name"], row["cost"]) for row in used],
+            label="Cost per channel",
+            axis_title="Cost of the interactions in the period",
+        ),
+        "channel_fcr_chart": charts.bars_svg(
+            [(row["name"], row["first_contact_resolution"]) for row in used],
+            label="First-contact resolution per channel",
+            axis_title="First-contact resolution (% of inbound with an outcome)",
+            high=100,
+            unit="%",
+        ),
+        "channel_handle_chart": charts.bars_svg(
+            [(row["name"], row["median_handle_seconds"]) for row in used],
+            label="Median handle time per channel",
+            axis_title="Median handle time (seconds, inbound)",
+            unit=" s",
+        ),
     }

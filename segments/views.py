@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from customers.models import Customer
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, AGENT, MARKETER, role_required
+from cxhub.roles import ADMIN, AGENT, MARKETER, TEAM_LEAD, role_required
 
 from . import selectors, services
 from .models import Purpose, Segment, SegmentRun
@@ -18,7 +18,7 @@ KPI_DAYS = 30
 KPI_DAY_CHOICES = (7, 30, 90, 365)
 
 
-@role_required(AGENT, MARKETER, ADMIN)
+@role_required(AGENT, TEAM_LEAD, MARKETER, ADMIN)
 def segment_list(request):
     segments = Segment.objects.select_related("parent").order_by("purpose", "parent_id", "name")
     purpose = request.GET.get("purpose", "")
@@ -41,7 +41,7 @@ def _kpi_options(params) -> tuple[int, str]:
     return days, period if period in selectors.PERIODS else "day"
 
 
-@role_required(AGENT, MARKETER, ADMIN)
+@role_required(AGENT, TEAM_LEAD, MARKETER, ADMIN)
 def segment_detail(request, pk: int):
     segment = get_object_or_404(Segment.objects.select_related("parent", "owner"), pk=pk)
     members = selectors.segment_members(segment=segment).order_by("-id")[:MEMBERS_SHOWN]

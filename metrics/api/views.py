@@ -14,7 +14,7 @@ from cxhub.api.pagination import list_parameters
 from cxhub.api.parsers import BatchJSONParser
 from cxhub.errors import DomainError
 
-from .. import selectors, services
+from .. import channel_efficacy, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
 from ..permissions import CASE_ACTION_SCOPES
 from ..services import linking
@@ -207,6 +207,31 @@ class CesView(MetricView):
 
 class CsatView(MetricView):
     kind = "csat"
+
+
+class ChannelEfficacyView(APIView):
+    """``GET /api/v1/metrics/channels/?since=&until=&segment=``: efficacy figures per channel."""
+
+    required_scope = "metrics:read"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="Date or datetime (inclusive)."),
+            OpenApiParameter("until", str, description="Date (whole day included) or datetime."),
+            OpenApiParameter("segment", str, description="Segment slug or id: its current members only."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        params = request.query_params
+        since = selectors.parse_bound(params.get("since"), field="since")
+        until = selectors.parse_bound(params.get("until"), field="until", end=True)
+        if since and until and since >= until:
+            raise DomainError("since must be before until.", field="since")
+        rows = channel_efficacy.channel_efficacy(
+            since=since, until=until, segment=params.get("segment") or None
+        )
+        return Response({"channels": rows})
 
 
 class CaseList(generics.ListAPIView):

@@ -7,7 +7,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from cxhub.roles import ADMIN, AGENT, MARKETER, ROLES, SCOPES
+from cxhub.roles import ADMIN, AGENT, MARKETER, ROLES, SCOPES, TEAM_LEAD
 from cxhub.services import create_api_client
 from metrics.models import CaseStatus, FollowUpCase
 from metrics.permissions import CASE_ACTION_SCOPES
@@ -23,6 +23,7 @@ ANONYMOUS = "(anonymous)"
 
 EXPECTED: dict[str, set[str]] = {
     AGENT: ALL_ACTIONS,
+    TEAM_LEAD: ALL_ACTIONS,
     MARKETER: set(),
     ADMIN: ALL_ACTIONS,
     NO_ROLE: set(),

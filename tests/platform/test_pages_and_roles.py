@@ -74,6 +74,20 @@ def test_ensure_admin_creates_logins_and_is_repeatable(tmp_path, capsys, client)
     call_command("ensure_admin", "--password-file", str(password_file))
     out = capsys.readouterr().out
     password = password_file.read_text().strip()
-    assert out.count(f"password: {password}") == 6
+    assert out.count(f"password: {password}") == 8
     assert client.login(username="admin", password=password)
     assert client.get("/admin/").status_code == 200
+
+
+def test_team_lead_role_works_the_queues_and_may_resolve(client, make_user):
+    from cxhub.roles import TEAM_LEAD, user_scopes
+
+    lead = make_user(TEAM_LEAD)
+    perms = set(Group.objects.get(name=TEAM_LEAD).permissions.values_list("codename", flat=True))
+    assert {"view_customer", "add_interaction", "change_journeyexception"} <= perms
+    assert "delete_customer" not in perms and "change_segment" not in perms
+    assert "journeys:write" in user_scopes(lead) and "segments:write" not in user_scopes(lead)
+    client.force_login(lead)
+    assert client.get("/journeys/exceptions/").status_code == 200
+    assert client.get("/metrics/cases/").status_code == 200
+    assert client.get("/admin/").status_code == 302  # not staff

@@ -6,14 +6,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from cxhub.roles import ADMIN, AGENT, MARKETER, STAFF_ROLES
+from cxhub.roles import ADMIN, AGENT, MARKETER, STAFF_ROLES, TEAM_LEAD
 
-DEMO_USERS = (("admin", ADMIN), ("agent", AGENT), ("marketer", MARKETER))
+DEMO_USERS = (("admin", ADMIN), ("agent", AGENT), ("lead", TEAM_LEAD), ("marketer", MARKETER))
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo logins (admin, agent, marketer) once and print how to sign in. "
+        "Create the demo logins (admin, agent, lead, marketer) once and print how to sign in. "
         "The password is generated on first run and kept in .cxhub-demo-password."
     )
 
