@@ -34,6 +34,10 @@ SCOPES = (
     "journeys:write",
     "cases:read",
     "cases:write",
+    "messages:read",
+    "messages:write",
+    "campaigns:read",
+    "campaigns:write",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -46,6 +50,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "journeys:read",
         "cases:read",
         "cases:write",
+        "messages:read",
     },
     # A team lead does what an agent does, assigns and resolves the team's exceptions
     # and reads the agents' metrics.
@@ -59,6 +64,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "journeys:write",
         "cases:read",
         "cases:write",
+        "messages:read",
     },
     MARKETER: {
         "customers:read",
@@ -68,6 +74,10 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:write",
         "journeys:read",
         "journeys:write",
+        "messages:read",
+        "messages:write",
+        "campaigns:read",
+        "campaigns:write",
     },
     ADMIN: set(SCOPES),
 }
@@ -80,6 +90,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+        "outreach": ("view",),
     },
     TEAM_LEAD: {
         "customers": ("view", "change"),
@@ -87,6 +98,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "change"),
         "segments": ("view",),
         "metrics": ("view", "change"),
+        "outreach": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
@@ -94,9 +106,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "add", "change", "delete"),
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
+        "outreach": ("view", "add", "change", "delete"),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics")
+        ("customers", "interactions", "journeys", "segments", "metrics", "outreach")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),
@@ -140,6 +153,14 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles or ROLES))
 
 
+class RoleDenied(PermissionDenied):
+    """The signed-in user's roles do not open this page; ``allowed_roles`` are the ones that do."""
+
+    def __init__(self, allowed_roles: Iterable[str] = ()):
+        self.allowed_roles = tuple(role for role in ROLES if role in set(allowed_roles or ROLES))
+        super().__init__("Your role does not allow this page.")
+
+
 def role_required(*roles: str) -> Callable:
     """View decorator: the user must hold one of ``roles`` (any role when none given)."""
 
@@ -147,7 +168,7 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
-                raise PermissionDenied("Your role does not allow this page.")
+                raise RoleDenied(roles)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -180,7 +201,7 @@ class RoleRequiredMixin(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not has_role(request.user, *self.allowed_roles):
-            raise PermissionDenied("Your role does not allow this page.")
+            raise RoleDenied(self.allowed_roles)
         return super().dispatch(request, *args, **kwargs)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONCE, NONE, SELF
 
+from cxhub.api.tags import TAGS as API_TAGS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "interactions",
     "journeys",
     "segments",
+    "outreach",
     "metrics",
     "console",
     "tooling",
@@ -135,7 +138,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # Paths that answer without a session: the API authenticates by token, health is public.
-LOGIN_EXEMPT_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/static/", "/s/", "/accounts/")
+LOGIN_EXEMPT_PREFIXES = (
+    "/api/",
+    "/v1/",
+    "/healthz",
+    "/readyz",
+    "/static/",
+    "/s/",
+    "/accounts/",
+    "/hooks/",
+    "/preferences/",
+    "/unsubscribe/",
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -191,6 +205,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Outreach: messages a lost worker left behind, scheduled campaigns that are due.
+    "outreach-requeue-stale": {"task": "outreach.requeue_stale_messages", "schedule": 60.0},
+    "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
+    "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
+    "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
 }
 
 # --- REST API ---------------------------------------------------------------
@@ -206,7 +225,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["cxhub.api.throttling.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": env.str("API_THROTTLE_RATE", default="6000/min")},
     "EXCEPTION_HANDLER": "cxhub.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cxhub.api.schema.CxHubAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cxhub.api.parsers.StrictJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -221,6 +240,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": API_TAGS,
     "ENUM_NAME_OVERRIDES": {
         "IdentityKindEnum": "customers.models.IdentityKind",
         "ConsentPurposeEnum": "customers.models.ConsentPurpose",
@@ -234,6 +254,35 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+
+# --- Outbound messages (outreach) ---------------------------------------------
+# EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…
+# Unset: messages are written as files under outbox/ so a laptop install never sends anything.
+OUTBOX_DIR = env.path("OUTBOX_DIR", default=BASE_DIR / "outbox")
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+    # The submission port always speaks STARTTLS: smtp://user:pass@host:587 means it.
+    if vars().get("EMAIL_PORT") == 587 and not vars().get("EMAIL_USE_SSL"):
+        EMAIL_USE_TLS = True
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(OUTBOX_DIR)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CX Hub <noreply@cxhub.localhost>")
+OUTREACH_MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="cxhub.localhost")
+OUTREACH_DEFAULT_SUBJECT = env.str("OUTREACH_DEFAULT_SUBJECT", default="A message from us")
+# Public address of this install, for links in messages (preference centre, unsubscribe, callbacks).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Global marketing cap per customer and channel, "<messages>/<days>"; per-channel rows in the admin win.
+MARKETING_FREQUENCY_CAP = env.str("MARKETING_FREQUENCY_CAP", default="3/7")
+EMAIL_RATE_PER_MINUTE = env.int("EMAIL_RATE_PER_MINUTE", default=6000)
+SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
+SMS_PROVIDER_SECRET = env.str("SMS_PROVIDER_SECRET", default="")
+SMS_RATE_PER_MINUTE = env.int("SMS_RATE_PER_MINUTE", default=600)
+# Signs status callbacks for the built-in email provider (/hooks/messages/email/); empty: none accepted.
+OUTREACH_CALLBACK_SECRET = env.str("OUTREACH_CALLBACK_SECRET", default="")
+OUTREACH_RETRY_BACKOFF_SECONDS = env.float("OUTREACH_RETRY_BACKOFF_SECONDS", default=10.0)
+OUTREACH_STREAM_WORKERS = env.int("OUTREACH_STREAM_WORKERS", default=4)
 
 # --- Security (production tightens these; see settings_production) ----------
 SESSION_COOKIE_HTTPONLY = True

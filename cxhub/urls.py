@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("journeys.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("metrics.api.urls")),
+    path("", include("outreach.api.urls")),
 ]
 
 urlpatterns = [
@@ -34,6 +35,7 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
@@ -44,6 +46,7 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("", include("segments.urls")),
     path("", include("metrics.urls")),
+    path("", include("outreach.urls")),
 ]
 
 handler400 = "cxhub.views.bad_request"

@@ -37,12 +37,8 @@ def dashboard_context(params) -> dict:
     window = {"survey_ids": survey_ids, "since": since, "until": until}
     overall = {kind: selectors.summary(kind=kind, **window)["overall"] for kind in selectors.KINDS}
     by_channel = _by_channel(window)
-    segments_available = True
-    try:
-        by_segment = selectors.summary(kind="nps", group_by="segment", **window)["groups"]
-    except selectors.SegmentsUnavailable:
-        by_segment, segments_available = [], False
-    behaviour = segment_behaviour() if segments_available else {}
+    by_segment = selectors.summary(kind="nps", group_by="segment", **window)["groups"]
+    behaviour = segment_behaviour()
     for group in by_segment:
         group.update(behaviour.get(group["group"], {}))
     return {
@@ -58,16 +54,35 @@ def dashboard_context(params) -> dict:
             low=-100,
             high=100,
             label="NPS by month",
+            x_title="Month",
+            y_title="NPS (points, ±95%)",
+            width=420,
+            height=230,
         ),
         "ces_chart": charts.trend_svg(
-            trends["ces"], value_key="average", low=1, high=7, label="CES by month"
+            trends["ces"],
+            value_key="average",
+            low=1,
+            high=7,
+            label="CES by month",
+            x_title="Month",
+            y_title="Mean effort (1–7)",
+            width=420,
+            height=230,
         ),
         "csat_chart": charts.trend_svg(
-            trends["csat"], value_key="satisfied_share", low=0, high=100, label="CSAT by month"
+            trends["csat"],
+            value_key="satisfied_share",
+            low=0,
+            high=100,
+            label="CSAT by month",
+            x_title="Month",
+            y_title="Satisfied (%)",
+            width=420,
+            height=230,
         ),
         "by_channel": by_channel,
         "by_segment": by_segment,
-        "segments_available": segments_available,
         **verbatims_context(params, survey_ids),
         **channels_context(params, since, until),
     }

@@ -45,32 +45,3 @@ def home_cases_context(request, customer=None) -> dict:
         .order_by("mine", "due_at")[:HOME_CASES]
     )
     return {"cases": cases}
-
-
-def register() -> None:
-    from customers.panels import Panel, register_panel
-    from cxhub.roles import roles_with_scope
-
-    from .permissions import CASE_ACTION_SCOPES
-
-    register_panel(
-        Panel(
-            name="voice",
-            title="Voice of the customer",
-            template="metrics/panels/customer_voice.html",
-            context=customer_voice_context,
-            placement="customer",
-            order=30,
-        )
-    )
-    register_panel(
-        Panel(
-            name="follow_up_cases",
-            title="Follow-up cases",
-            template="metrics/panels/home_cases.html",
-            context=home_cases_context,
-            placement="home",
-            order=30,
-            roles=roles_with_scope(CASE_ACTION_SCOPES["list"]),  # the people who work follow-up cases
-        )
-    )

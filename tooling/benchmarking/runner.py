@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from .harness import Result, Run, Scale
 
-BENCHMARKS = ("load", "ingest", "page360", "segments", "nps")
+BENCHMARKS = ("load", "ingest", "page360", "segments", "nps", "campaigns")
 # Run only when asked for with --only (they start servers): `make bench-ingest`.
 ON_REQUEST = ("ingest_http",)
 
