@@ -61,6 +61,8 @@ def _samples():
         "journeys:detail": lambda: {"slug": Journey.objects.order_by("pk").first().slug},
         "metrics:case": lambda: {"pk": FollowUpCase.objects.order_by("pk").first().pk},
         "metrics:hosted-survey": invitation,
+        # A made-up link: the page that says it does not work (a real one needs an e-mail).
+        "password_reset_confirm": lambda: {"uidb64": "MQ", "token": "not-a-token"},
     }
 
 
