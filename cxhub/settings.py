@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from kombu import Queue
 
 from cxhub.api.tags import TAGS as API_TAGS
 
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "cxhub.replicas.ReplicaReadsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "cxhub.middleware.RejectNulCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,6 +101,21 @@ DATABASES["default"].setdefault("TEST", {})
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Read replicas (PostgreSQL streaming standbys): lag-tolerant reads only; see cxhub/replicas.py.
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _alias = f"replica_{_index}"
+    DATABASES[_alias] = env.db_url_config(_url)
+    DATABASES[_alias].update(CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"], CONN_HEALTH_CHECKS=True)
+    DATABASES[_alias].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    DATABASE_REPLICAS.append(_alias)
+DATABASE_ROUTERS = ["cxhub.replicas.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)
+# At least the lag bound plus the check interval, so a caller always reads their own writes.
+REPLICA_PIN_SECONDS = env.float("REPLICA_PIN_SECONDS", default=10.0)
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -188,7 +205,34 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 0}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler behind a PostgreSQL advisory lock: one beat sends.
+CELERY_BEAT_SCHEDULER = "cxhub.beat:SingleBeatScheduler"
+CELERY_BEAT_SYNC_EVERY = 1  # store each entry's last run as it is sent (exact failover)
+BEAT_LOCK_RETRY_SECONDS = env.float("BEAT_LOCK_RETRY_SECONDS", default=5.0)
+# A queue per workload, so each can get its own workers (README "Workers at scale"). A worker
+# started without -Q consumes them all; a new task picks its queue here (else "default").
+WORKER_QUEUES = ("default", "ingest", "dirty", "segments", "journeys", "outbound", "models")
+CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    # ingest follow-ups: right after interactions are stored
+    "interactions.*": {"queue": "ingest"},
+    "journeys.process_interactions": {"queue": "ingest"},
+    # the dirty-customer pipeline (segments, journeys, metrics per dirty customer)
+    "customers.process_dirty_customers": {"queue": "dirty"},
+    # full segment recomputes
+    "segments.*": {"queue": "segments"},
+    # journeys: SLA checks, stage actions and signed webhooks
+    "journeys.*": {"queue": "journeys"},
+    # outbound delivery: messages, campaigns, survey invitations and reminders
+    "outreach.*": {"queue": "outbound"},
+    "metrics.send_survey_reminders": {"queue": "outbound"},
+    # models and heavy analytics: score fits, rollup rebuilds
+    "models.*": {"queue": "models"},
+    "metrics.*model*": {"queue": "models"},
+    "metrics.*score*": {"queue": "models"},
+    "metrics.rebuild_rollups": {"queue": "models"},
+}
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
@@ -205,6 +249,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Month partitions of interactions (when partitioned): the coming months exist before rows arrive.
+    "interactions-ensure-partitions": {"task": "interactions.ensure_partitions", "schedule": 24 * 3600.0},
     # Outreach: messages a lost worker left behind, scheduled campaigns that are due.
     "outreach-requeue-stale": {"task": "outreach.requeue_stale_messages", "schedule": 60.0},
     "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
@@ -254,6 +300,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# Month partitions of interactions kept ahead of today (manage.py partition_interactions).
+INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
+# Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
+DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
 
 # --- Outbound messages (outreach) ---------------------------------------------
 # EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…
