@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from kombu import Queue
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "segments",
     "outreach",
     "metrics",
+    "scoring",
     "console",
     "tooling",
 ]
@@ -256,6 +258,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
     "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
     "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
+    # Scoring: refit BG/NBD + Gamma-Gamma and the detractor model, rescore everyone, nightly.
+    "scoring-nightly-refit": {"task": "scoring.nightly_refit", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- REST API ---------------------------------------------------------------

@@ -63,6 +63,7 @@ def _samples():
         "metrics:hosted-survey": invitation,
         # A made-up link: the page that says it does not work (a real one needs an e-mail).
         "password_reset_confirm": lambda: {"uidb64": "MQ", "token": "not-a-token"},
+        "scoring:explain": lambda: {"pk": busiest_customer()["customer_id"]},
     }
 
 
