@@ -296,6 +296,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentPurposeEnum": "customers.models.ConsentPurpose",
         "SurveyKindEnum": "metrics.models.SurveyKind",
         "SegmentKindEnum": "segments.models.SegmentKind",
+        "SegmentRunStatusEnum": "segments.models.RunStatus",
     },
 }
 
