@@ -7,13 +7,15 @@ queries when no merge is needed (engine in ``customers.resolution``); merges liv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from cxhub.db import array_literal
 from cxhub.errors import Conflict, DomainError
 
 from . import pipeline
@@ -29,7 +31,13 @@ from .resolution import (
     bulk_write_fields,
 )
 
-__all__ = ["Resolution", "bulk_write_fields", "resolve_customer", "resolve_customers"]
+__all__ = [
+    "Resolution",
+    "bulk_write_fields",
+    "record_last_seen",
+    "resolve_customer",
+    "resolve_customers",
+]
 
 
 def resolve_customer(*, identities, traits: dict | None = None, source: str = "", actor=None) -> Resolution:
@@ -67,6 +75,41 @@ def resolve_customers(
     return _resolve(
         [list(s) for s in identity_sets], source=source, actor=actor, traits=split, schedule=schedule_dirty
     )
+
+
+# --- activity -----------------------------------------------------------------------------
+
+
+def record_last_seen(*, seen: Mapping[int, datetime]) -> None:
+    """Move each customer's ``last_seen_at`` forward to the given time (never back), in one UPDATE.
+
+    ``seen`` maps live customer ids to the time they were last seen. Runs in the caller's
+    transaction. On PostgreSQL only the rows that actually move are locked and written, in id
+    order (no deadlocks between concurrent batches), FOR NO KEY UPDATE as the UPDATE itself
+    takes, so it never waits on the key-share locks other batches hold while they resolve
+    identities. ``last_seen_at`` is unindexed, so the update is HOT.
+    """
+    if not seen:
+        return
+    table = Customer._meta.db_table
+    if connection.vendor == "postgresql":
+        ids = sorted(seen)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH m AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(customer_id, seen)), "
+                f"moving AS (SELECT c.id, m.seen FROM {table} c JOIN m ON m.customer_id = c.id "
+                "  WHERE c.id = ANY(%s::bigint[]) AND (c.last_seen_at IS NULL OR c.last_seen_at < m.seen) "
+                "  ORDER BY c.id FOR NO KEY UPDATE OF c) "
+                f"UPDATE {table} c SET last_seen_at = moving.seen FROM moving "
+                "WHERE c.id = moving.id AND (c.last_seen_at IS NULL OR c.last_seen_at < moving.seen)",
+                [array_literal(ids), array_literal(seen[i] for i in ids), array_literal(ids)],
+            )
+        return
+    whens = [
+        When(Q(pk=pk) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=at)), then=Value(at))
+        for pk, at in seen.items()
+    ]
+    Customer.objects.filter(pk__in=list(seen)).update(last_seen_at=Case(*whens, default=F("last_seen_at")))
 
 
 # --- consents and preferences ---------------------------------------------------------

@@ -1,25 +1,30 @@
-"""Ingesting interactions: validate items, resolve customers in bulk, insert idempotently.
+"""Writing interactions: ``record_interactions``, the one writer every app calls, and ingest.
 
-One batch is one transaction. Items are validated one by one (a bad item gets an error
-result and never sinks the good ones), customers are resolved for the whole batch in a
-constant number of queries, then rows are inserted set-based: on PostgreSQL through a
-COPY into a staging table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``,
-elsewhere through the ORM with the same results. ``(source, external_id)`` makes
-re-sending anything harmless.
+``record_interactions`` stores rows for already-resolved customers idempotently and does
+what every new interaction needs (last-seen, dirty marks, ``interactions_created``). Ingest
+sits on top of it.
+
+One ingest batch is one transaction. Items are validated one by one (a bad item gets an
+error result and never sinks the good ones), customers are resolved for the whole batch in
+a constant number of queries, then rows are inserted set-based: on PostgreSQL COPYed
+straight into the table (``staging``), elsewhere through the ORM with the same results.
+``(source, external_id)`` makes re-sending anything harmless.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import BusinessUnit, Customer
+from customers.models import BusinessUnit
 from customers.pipeline import mark_dirty
 from customers.selectors import survivor_ids
+from customers.services import record_last_seen, resolve_customers
 from cxhub.db import array_literal, atomic_with_retry
 from cxhub.errors import DomainError
 
@@ -108,7 +113,7 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
                 continue
             row = dict(item.row, customer_id=resolved, agent_id=agent_id, received_at=now)
             prepared.append((index, row))
-        return prepared, insert_rows([row for _, row in prepared])
+        return prepared, _store([row for _, row in prepared])
 
     prepared, outcomes = atomic_with_retry(resolve_and_insert)
     for (index, _), (pk, created) in zip(prepared, outcomes, strict=True):
@@ -142,8 +147,6 @@ def resolve_identity_sets(identity_sets: Sequence[Sequence[tuple[str, str, str]]
     """Resolve each identity set to a live customer id, or to an ItemError when that set cannot be."""
     if not identity_sets:
         return []
-    from customers.services import resolve_customers
-
     try:
         with transaction.atomic():
             resolved: list = resolve_customers(identity_sets=identity_sets, source=source)
@@ -178,28 +181,100 @@ def resolve_item_customers(
     return out
 
 
-# --- inserting --------------------------------------------------------------
+# --- recording: the one writer of interaction rows -------------------------------------
+
+
+class RecordedInteraction(NamedTuple):
+    """What became of one row given to ``record_interactions``."""
+
+    id: int
+    created: bool  # False: a row with the same (source, external_id) was already stored
+
+
+# Columns every row must give; the others default as below.
+REQUIRED_COLUMNS = frozenset({"customer_id", "channel_id", "direction", "type", "occurred_at", "source"})
+OPTIONAL_COLUMNS = {
+    "external_id": None,
+    "received_at": None,  # now
+    "business_unit_id": None,
+    "touchpoint": "",
+    "agent_id": None,
+    "subject": "",
+    "summary": "",
+    "outcome": "",
+    "value": None,
+    "currency": "",
+    "duration_seconds": None,
+    "properties": None,  # {}
+    "context": None,  # {}
+}
+_ALL_COLUMNS = REQUIRED_COLUMNS | OPTIONAL_COLUMNS.keys()
 
 
 def set_based() -> bool:
-    """Whether to use the PostgreSQL staging path (tests switch it off to run the ORM path on PG)."""
+    """Whether to use the PostgreSQL COPY path (tests switch it off to run the ORM path on PG)."""
     return connection.vendor == "postgresql"
 
 
-def insert_rows(rows: list[dict]) -> list[tuple[int, bool]]:
-    """Insert validated rows (column values with customer_id) idempotently; return (id, created) per row.
+def record_interactions(
+    *, rows: Sequence[Mapping[str, Any]], dirty_reason: str = "interaction"
+) -> list[RecordedInteraction]:
+    """Store interactions for already-resolved customers; one result per row, in order.
 
-    Runs inside the caller's transaction; also bumps ``last_seen_at``, marks the customers
-    dirty and sends ``interactions_created`` on commit.
+    The only way rows get into ``interactions_interaction``: ingest, tracking, journeys,
+    surveys and outbound messages all call it. Each row maps Interaction columns to values:
+    ``customer_id`` (a live customer), ``channel_id``, ``direction``, ``type``,
+    ``occurred_at``, ``source`` are required; ``external_id`` (None: always a new row),
+    ``received_at`` (default now), ``subject``, ``summary``, ``properties``, ... are optional.
+
+    Idempotent and race-free on ``(source, external_id)``: a key already stored, or stored
+    by a concurrent transaction meanwhile, or repeated inside ``rows``, gives
+    ``created=False`` and the stored row's id. In the caller's transaction it also moves
+    ``last_seen_at`` forward for customers with new *inbound* rows, marks the customers
+    dirty (``dirty_reason``) and, on commit, sends ``interactions_created``.
     """
+    if not rows:
+        return []
+    complete = [_complete(row) for row in rows]
+    return [RecordedInteraction(pk, is_new) for pk, is_new in _store(complete, dirty_reason)]
+
+
+def _store(rows: list[dict], dirty_reason: str = "interaction") -> list[tuple[int, bool]]:
+    """``record_interactions`` for rows that already hold every column (ingest and tracking
+    build them so): no per-row completion on the hot path; (id, created) tuples."""
     if not rows:
         return []
     with transaction.atomic():
         outcomes = staging.insert_rows_postgres(rows) if set_based() else _insert_rows_orm(rows)
         created = [(row, pk) for row, (pk, is_new) in zip(rows, outcomes, strict=True) if is_new]
         if created:
-            _after_insert(created)
+            _after_insert(created, dirty_reason)
     return outcomes
+
+
+def record_interaction(*, dirty_reason: str = "interaction", **row: Any) -> RecordedInteraction:
+    """``record_interactions`` for one row given as keyword arguments."""
+    return record_interactions(rows=[row], dirty_reason=dirty_reason)[0]
+
+
+def _complete(row: Mapping[str, Any]) -> dict:
+    """The row with every column present and defaults filled in."""
+    if row.keys() == _ALL_COLUMNS:
+        complete = row
+    else:
+        missing = REQUIRED_COLUMNS - row.keys()
+        if missing:
+            raise ValueError(f"interaction rows need {', '.join(sorted(missing))}")
+        unknown = row.keys() - _ALL_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown interaction columns: {', '.join(sorted(unknown))}")
+        complete = {**OPTIONAL_COLUMNS, **row}
+    if complete["received_at"] is None or complete["properties"] is None or complete["context"] is None:
+        complete = dict(complete)
+        complete["received_at"] = complete["received_at"] or timezone.now()
+        complete["properties"] = complete["properties"] or {}
+        complete["context"] = complete["context"] or {}
+    return complete
 
 
 def existing_ids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -251,7 +326,7 @@ def _insert_rows_orm(rows: list[dict]) -> list[tuple[int, bool]]:
     return outcomes
 
 
-def _after_insert(created: list[tuple[dict, int]]) -> None:
+def _after_insert(created: list[tuple[dict, int]], dirty_reason: str) -> None:
     customer_ids = sorted({row["customer_id"] for row, _ in created})
     seen: dict[int, datetime] = {}
     for row, _ in created:
@@ -260,22 +335,10 @@ def _after_insert(created: list[tuple[dict, int]]) -> None:
             if current is None or row["occurred_at"] > current:
                 seen[row["customer_id"]] = row["occurred_at"]
     if seen:
-        update_last_seen(seen)
-    mark_dirty(customer_ids, reason="interaction")
+        record_last_seen(seen=seen)
+    mark_dirty(customer_ids, reason=dirty_reason)
     interaction_ids = [pk for _, pk in created]
     transaction.on_commit(lambda: _announce(interaction_ids, customer_ids))
-
-
-def update_last_seen(seen: dict[int, datetime]) -> None:
-    """Move each customer's ``last_seen_at`` forward to the given time (never back), in one UPDATE."""
-    if set_based():
-        staging.update_last_seen_postgres(seen)
-        return
-    whens = [
-        When(Q(pk=pk) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=at)), then=Value(at))
-        for pk, at in seen.items()
-    ]
-    Customer.objects.filter(pk__in=list(seen)).update(last_seen_at=Case(*whens, default=F("last_seen_at")))
 
 
 def _announce(interaction_ids: list[int], customer_ids: list[int]) -> None:

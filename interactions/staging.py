@@ -15,11 +15,10 @@ RETURNING`` and one join to find the rows that already existed.
 
 import json
 import operator
-from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from cxhub.db import array_literal, draw_ids
+from cxhub.db import draw_ids
 
 TABLE = "interactions_interaction"
 STAGING_TABLE = "interaction_staging"
@@ -146,24 +145,3 @@ def _insert_through_staging(cursor, rows: list[dict]) -> list[tuple[int, bool]]:
         )
         existing = dict(cursor.fetchall())
     return [(pk, True) if pk in inserted else (existing[position], False) for position, pk in enumerate(ids)]
-
-
-def update_last_seen_postgres(seen: dict[int, datetime]) -> None:
-    """Move ``last_seen_at`` forward, locking customer rows in id order (no deadlocks between batches).
-
-    FOR NO KEY UPDATE, as the UPDATE itself takes: it does not wait on the key-share locks
-    other batches hold on the same customers while they resolve identities.
-
-    Only rows that actually move are locked and written: customer rows carry many indexes.
-    """
-    ids = sorted(seen)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH m AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(customer_id, seen)), "
-            "moving AS (SELECT c.id, m.seen FROM customers_customer c JOIN m ON m.customer_id = c.id "
-            "  WHERE c.id = ANY(%s::bigint[]) AND (c.last_seen_at IS NULL OR c.last_seen_at < m.seen) "
-            "  ORDER BY c.id FOR NO KEY UPDATE OF c) "
-            "UPDATE customers_customer c SET last_seen_at = moving.seen FROM moving "
-            "WHERE c.id = moving.id AND (c.last_seen_at IS NULL OR c.last_seen_at < moving.seen)",
-            [array_literal(ids), array_literal(seen[i] for i in ids), array_literal(ids)],
-        )

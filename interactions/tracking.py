@@ -215,8 +215,8 @@ def ingest_tracking(
                     logger.warning("tracking %s dropped: %s", message.message_id, customer_id.message)
                     continue
                 rows.append(_event_row(message, customer_id, client=client, channels=channels, now=now))
-            outcomes = services.insert_rows(rows)
-            result.created = sum(created for _, created in outcomes)
+            outcomes = services.record_interactions(rows=rows)
+            result.created = sum(outcome.created for outcome in outcomes)
             result.duplicates = len(outcomes) - result.created
     return result
 

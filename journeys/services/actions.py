@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from customers import selectors as customer_selectors
 from customers.models import Customer
-from customers.pipeline import mark_dirty
 from cxhub.errors import Conflict
-from interactions.models import Channel, Interaction
+from interactions.models import Channel, Direction
+from interactions.services import record_interaction
 
 from ..models import (
     ActionAudit,
@@ -76,7 +76,7 @@ def _reason(event) -> str:
     return f"Instance {event.instance.pk} {verb} stage {event.stage.name}"[:300]
 
 
-def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str = "", interaction=None):
+def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str = "", interaction_id=None):
     return ActionAudit.objects.create(
         at=timezone.now(),
         action=rule,
@@ -88,7 +88,7 @@ def _audit(rule, event, customer, result: str, *, channel: str = "", detail: str
         channel=channel,
         result=result,
         detail=detail[:500],
-        interaction=interaction,
+        interaction_id=interaction_id,
     )
 
 
@@ -136,31 +136,26 @@ def send_message(*, rule: StageAction, event, customer: Customer, channel: Chann
         return _audit(
             rule, event, customer, ActionResult.BLOCKED_QUIET_HOURS, channel=code, detail="Quiet hours"
         )
-    external_id = _message_key(rule, event)
-    interaction = Interaction.objects.filter(source=MESSAGE_SOURCE, external_id=external_id).first()
-    if interaction is None:
-        interaction = Interaction.objects.create(
-            customer=customer,
-            channel=channel,
-            direction="outbound",
-            type=MESSAGE_TYPE,
-            occurred_at=now,
-            source=MESSAGE_SOURCE,
-            external_id=external_id,
-            subject=_text(rule.subject, event, customer)[:255],
-            summary=_text(rule.body, event, customer)[:4000],
-            properties={
-                "journey": event.instance.journey.slug,
-                "journey_instance": event.instance.pk,
-                "stage": event.stage.slug,
-                "action": rule.pk,
-                "purpose": rule.purpose,
-            },
-        )
-        # After commit: marking takes row locks the dirty pipeline may hold while it runs this engine.
-        customer_id = customer.pk
-        transaction.on_commit(lambda: mark_dirty([customer_id], reason="journey_message"))
-    return _audit(rule, event, customer, ActionResult.SENT, channel=code, interaction=interaction)
+    recorded = record_interaction(
+        dirty_reason="journey_message",
+        customer_id=customer.pk,
+        channel_id=channel.pk,
+        direction=Direction.OUTBOUND,
+        type=MESSAGE_TYPE,
+        occurred_at=now,
+        source=MESSAGE_SOURCE,
+        external_id=_message_key(rule, event),
+        subject=_text(rule.subject, event, customer)[:255],
+        summary=_text(rule.body, event, customer)[:4000],
+        properties={
+            "journey": event.instance.journey.slug,
+            "journey_instance": event.instance.pk,
+            "stage": event.stage.slug,
+            "action": rule.pk,
+            "purpose": rule.purpose,
+        },
+    )
+    return _audit(rule, event, customer, ActionResult.SENT, channel=code, interaction_id=recorded.id)
 
 
 def _message_key(rule: StageAction, event) -> str:

@@ -62,7 +62,7 @@ def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel:
             f"The customer does not accept service messages on {channel_row.code}.", field="channel"
         )
     now = timezone.now()
-    case.message_interaction = linking.record_interaction(
+    case.message_interaction_id = linking.record_interaction(
         customer_id=case.customer_id,
         channel=channel_row,
         direction=linking.OUTBOUND,
@@ -73,7 +73,7 @@ def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel:
         summary=message,
         agent=user,
         properties={"case_id": case.pk, "response_id": case.response_id, "outcome": outcome},
-    )
+    ).id
     case.status = CaseStatus.CLOSED
     case.closed_at = now
     case.closed_by = user if getattr(user, "pk", None) else None

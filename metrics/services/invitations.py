@@ -117,7 +117,7 @@ def invite_customer(
     with transaction.atomic():
         decision.save()
         if decision.status == InvitationStatus.SENT:
-            decision.outbound_interaction = linking.record_interaction(
+            decision.outbound_interaction_id = linking.record_interaction(
                 customer_id=customer.pk,
                 channel=channel_row,
                 direction=linking.OUTBOUND,
@@ -132,7 +132,7 @@ def invite_customer(
                     "invitation_id": decision.pk,
                     "url": survey_path(decision),
                 },
-            )
+            ).id
             decision.save(update_fields=["outbound_interaction"])
     return decision
 

@@ -3,10 +3,12 @@
 from django.utils import timezone
 
 from customers.identities import normalize_identity
-from customers.models import Customer, Identity
-from customers.pipeline import mark_dirty
+from customers.models import Customer
+from customers.services import resolve_customers
 from cxhub.errors import DomainError, NotFound
-from interactions.models import Channel, Direction, Interaction
+from interactions import services as interaction_services
+from interactions.models import Channel, Direction
+from interactions.services import RecordedInteraction
 
 SOURCE = "surveys"
 IDENTITY_KINDS = ("email", "phone", "anonymous_id", "device_id", "external_id")
@@ -43,10 +45,6 @@ def resolve_customer(
     if customer_spec is None:
         raise DomainError("Give customer (identities) or customer_id.", field="customer")
     triples = identity_triples(customer_spec)
-    try:
-        from customers.services import resolve_customers
-    except ImportError:
-        return _resolve_locally(triples, source)
     return resolve_customers(identity_sets=[triples], source=source)[0].customer
 
 
@@ -62,21 +60,6 @@ def customer_by_id(customer_id) -> Customer:
         hops += 1
     if customer is None:
         raise NotFound(f"Customer {customer_id} does not exist.", field="customer_id")
-    return customer
-
-
-def _resolve_locally(triples, source: str) -> Customer:
-    """Fallback while the customers app has no resolution service: match, else create."""
-    for kind, namespace, value in triples:
-        identity = Identity.objects.filter(kind=kind, namespace=namespace, value=value).first()
-        if identity is not None:
-            return customer_by_id(identity.customer_id)
-    email = next((v for k, _, v in triples if k == "email"), "")
-    phone = next((v for k, _, v in triples if k == "phone"), "")
-    customer = Customer.objects.create(email=email, phone=phone)
-    Identity.objects.bulk_create(
-        [Identity(customer=customer, kind=k, namespace=ns, value=v, source=source) for k, ns, v in triples]
-    )
     return customer
 
 
@@ -103,27 +86,24 @@ def record_interaction(
     agent=None,
     properties: dict | None = None,
     occurred_at=None,
-) -> Interaction:
-    """Write one interaction on the customer's timeline (idempotent on its external id)."""
-    interaction, _ = Interaction.objects.get_or_create(
+) -> RecordedInteraction:
+    """Write one survey interaction on the customer's timeline (idempotent on its external id)."""
+    return interaction_services.record_interaction(
+        dirty_reason="survey",
+        customer_id=customer_id,
+        channel_id=channel.pk,
+        direction=direction,
+        type=type,
         source=SOURCE,
         external_id=external_id,
-        defaults={
-            "customer_id": customer_id,
-            "channel": channel,
-            "direction": direction,
-            "type": type,
-            "occurred_at": occurred_at or timezone.now(),
-            "subject": subject[:255],
-            "summary": summary[:4000],
-            "touchpoint": touchpoint,
-            "business_unit_id": business_unit_id,
-            "agent": agent if getattr(agent, "pk", None) else None,
-            "properties": properties or {},
-        },
+        occurred_at=occurred_at or timezone.now(),
+        subject=subject[:255],
+        summary=summary[:4000],
+        touchpoint=touchpoint,
+        business_unit_id=business_unit_id,
+        agent_id=getattr(agent, "pk", None),
+        properties=properties or {},
     )
-    mark_dirty([customer_id], reason="survey")
-    return interaction
 
 
 INBOUND = Direction.INBOUND

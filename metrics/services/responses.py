@@ -150,7 +150,7 @@ def _after_save(response: SurveyResponse, survey: Survey) -> None:
     if codes:
         response.themes.set(Theme.objects.filter(code__in=codes))
     timeline_channel = response.channel or Channel.objects.get(code="web")
-    response.timeline_interaction = linking.record_interaction(
+    response.timeline_interaction_id = linking.record_interaction(
         customer_id=response.customer_id,
         channel=timeline_channel,
         direction=linking.INBOUND,
@@ -168,7 +168,7 @@ def _after_save(response: SurveyResponse, survey: Survey) -> None:
             "category": response.category,
             "response_id": response.pk,
         },
-    )
+    ).id
     response.save(update_fields=["timeline_interaction"])
     if response.invitation_id:
         SurveyInvitation.objects.filter(pk=response.invitation_id).update(

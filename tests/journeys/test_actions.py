@@ -245,19 +245,30 @@ def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, e
     assert "left stage Query received" in audit.reason
 
 
-def test_a_sent_message_marks_the_customer_dirty_after_commit(
-    templates, customer, event, process, monkeypatch, django_capture_on_commit_callbacks
+def test_a_sent_message_is_recorded_like_any_interaction(
+    templates, customer, event, process, django_capture_on_commit_callbacks
 ):
-    from journeys.services import actions
+    """Through interactions.services.record_interactions: dirty mark, then interactions_created on commit."""
+    from customers.models import DirtyCustomer
+    from interactions.signals import interactions_created
 
-    marked = []
-    monkeypatch.setattr(actions, "mark_dirty", lambda ids, reason="": marked.append((list(ids), reason)))
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        _ship(event, process, customer)
-    assert marked == []
-    for callback in callbacks:
-        callback()
-    assert marked == [([customer.pk], "journey_message")]
+    announced = []
+
+    def receiver(sender, interaction_ids=(), customer_ids=(), **kwargs):
+        announced.append((list(interaction_ids), list(customer_ids)))
+
+    interactions_created.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            _ship(event, process, customer)
+        message = Interaction.objects.get(type="journey_message")
+        assert DirtyCustomer.objects.filter(customer_id=customer.pk, reason="journey_message").exists()
+        assert not [a for a in announced if message.pk in a[0]]
+        for callback in callbacks:
+            callback()
+    finally:
+        interactions_created.disconnect(receiver)
+    assert ([message.pk], [customer.pk]) in announced
 
 
 def test_lost_deliveries_are_requeued_by_the_sweep(
