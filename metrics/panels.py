@@ -47,6 +47,17 @@ def home_cases_context(request, customer=None) -> dict:
     return {"cases": cases}
 
 
+NEXT_BEST_PURPOSES = ("service", "marketing")
+
+
+def next_best_channel_context(request, customer) -> dict:
+    """The channel to use now for a service message and for marketing, with the reasons (four queries)."""
+    from .next_best_channel import next_best_channels
+
+    found = next_best_channels(customer=customer, purposes=list(NEXT_BEST_PURPOSES))
+    return {"next_best": [(purpose, found[purpose]) for purpose in NEXT_BEST_PURPOSES]}
+
+
 def register() -> None:
     from customers.panels import Panel, register_panel
     from cxhub.roles import SERVICE_ROLES
@@ -59,6 +70,16 @@ def register() -> None:
             context=customer_voice_context,
             placement="customer",
             order=30,
+        )
+    )
+    register_panel(
+        Panel(
+            name="next_best_channel",
+            title="Next best channel",
+            template="metrics/panels/next_best_channel.html",
+            context=next_best_channel_context,
+            placement="customer",
+            order=15,
         )
     )
     register_panel(

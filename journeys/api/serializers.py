@@ -5,6 +5,8 @@ from rest_framework import serializers
 from ..models import Journey, JourneyException, JourneyInstance, JourneyTransition, Stage
 from ..selectors import sla_state
 
+MAX_ID = 2**63 - 1
+
 
 class JourneyStageSerializer(serializers.ModelSerializer):
     direction = serializers.CharField(read_only=True, help_text="inbound, outbound or empty (any).")
@@ -149,10 +151,16 @@ class JourneyExceptionResolveSerializer(serializers.Serializer):
 
 class JourneyExceptionAssignSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, help_text="Omitted: the caller; null: unassign."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Omitted: the caller; null: unassign.",
     )
 
 
 class JourneyExceptionBulkResolveSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=500)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=500
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -9,10 +9,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.api.views import CustomerScopedView
 from cxhub.api.errors import error_body, validation_error_body
 from cxhub.errors import DomainError
 
-from .. import agents, channel_efficacy, selectors, services
+from .. import agents, channel_efficacy, next_best_channel, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
 from ..services import linking
 from . import serializers as s
@@ -287,3 +288,27 @@ class AgentMetricsView(APIView):
         body = agents.agent_metrics(since=since, until=until)
         body["trend"] = agents.team_trend()
         return Response(body)
+
+
+class NextBestChannelView(CustomerScopedView):
+    """``GET /api/v1/customers/{id}/next-best-channel/?purpose=``: the channel to use, why, and the
+    alternatives with what ruled them out. Never a channel without consent."""
+
+    required_scopes = {"GET": "customers:read"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("purpose", str, required=True, description="marketing, service, surveys…")
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, pk: int):
+        customer = self.live_customer(request, pk)
+        if isinstance(customer, Response):
+            return customer
+        purpose = request.query_params.get("purpose", "")
+        if not purpose:
+            raise DomainError(
+                "purpose is required (marketing, service, surveys, profiling).", field="purpose"
+            )
+        return Response(next_best_channel.next_best_channel(customer=customer, purpose=purpose).as_dict())
