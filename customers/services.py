@@ -1,7 +1,7 @@
 """Writes for customers: resolution (find-or-create-or-merge), consents, preferences.
 
 ``resolve_customers`` resolves many identity sets at once with a constant number of
-queries when no merge is needed (engine in ``customers.resolution``); merges live in
+queries when no merge is needed (engine: the ``customers.resolution`` package); merges live in
 ``customers.merging``.
 """
 
@@ -24,11 +24,11 @@ from .models import Consent, ConsentPurpose, Customer, Identity
 from .resolution import (
     IdentityKey,
     Resolution,
-    _as_key,
-    _resolve,
-    _Resolver,
-    _split_traits,
+    as_identity_key,
     bulk_write_fields,
+    denormalise_contact_fields,
+    resolve,
+    split_traits,
 )
 
 __all__ = [
@@ -47,9 +47,9 @@ def resolve_customer(*, identities, traits: dict | None = None, source: str = ""
     ``{"kind", "value", "namespace"?}`` dicts (normalised here, InvalidIdentity on bad input).
     Known traits (names, lifecycle stage, preferences) set fields; the rest go to ``attributes``.
     """
-    keys = [_as_key(item) for item in identities]
-    updates, attributes = _split_traits(traits or {})
-    return _resolve([keys], source=source, actor=actor, traits=[(updates, attributes)], schedule=True)[0]
+    keys = [as_identity_key(item) for item in identities]
+    updates, attributes = split_traits(traits or {})
+    return resolve([keys], source=source, actor=actor, traits=[(updates, attributes)], schedule=True)[0]
 
 
 def resolve_customers(
@@ -69,10 +69,10 @@ def resolve_customers(
     ``schedule_dirty=False`` marks customers dirty without asking a worker now (bulk imports
     schedule once at the end; the periodic sweep is the safety net).
     """
-    split = [_split_traits(t or {}) for t in traits] if traits is not None else None
+    split = [split_traits(t or {}) for t in traits] if traits is not None else None
     if split is not None and len(split) != len(identity_sets):
         raise ValueError("traits needs one entry per identity set")
-    return _resolve(
+    return resolve(
         [list(s) for s in identity_sets], source=source, actor=actor, traits=split, schedule=schedule_dirty
     )
 
@@ -221,7 +221,7 @@ def create_customer(
 ) -> Customer:
     """Create a profile with the given identities; Conflict when one already belongs to someone."""
     fields = _validate_profile(fields or {})
-    keys = list(dict.fromkeys(_as_key(k) for k in identities))
+    keys = list(dict.fromkeys(as_identity_key(k) for k in identities))
     for kind, namespace, value in keys:
         owner = (
             Identity.objects.filter(kind=kind, namespace=namespace, value=value)
@@ -231,7 +231,7 @@ def create_customer(
         if owner is not None:
             raise Conflict(f"{kind} {value} already belongs to customer {owner}.", field="identities")
     customer = Customer(**fields)
-    _Resolver._denormalise(customer, keys)
+    denormalise_contact_fields(customer, keys)
     customer.save()
     Identity.objects.bulk_create(
         [Identity(customer=customer, kind=k, namespace=ns, value=v, source="api") for k, ns, v in keys]

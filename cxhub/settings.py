@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "journeys",
     "segments",
     "metrics",
+    "console",
+    "tooling",
 ]
 
 MIDDLEWARE = [

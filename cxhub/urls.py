@@ -14,7 +14,6 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -24,7 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
     path("v1/", include("interactions.tracking_urls")),
-    path("", include("customers.urls")),
+    path("", include("console.urls")),
     path("", include("interactions.urls")),
     path("", include("journeys.urls")),
     path("", include("segments.urls")),

@@ -9,7 +9,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .api.errors import error_body
-from .roles import role_required
 
 API_PREFIXES = ("/api/", "/v1/")
 
@@ -55,14 +54,6 @@ def _broker_check() -> str:
         return "ok"
     except Exception as exc:  # kombu raises many transport-specific errors
         return f"error: {type(exc).__name__}"
-
-
-@role_required()
-def home(request):
-    """The agent home: search, recently viewed customers and the home panels."""
-    from customers.views import agent_home
-
-    return agent_home(request)
 
 
 def _is_api(request) -> bool:

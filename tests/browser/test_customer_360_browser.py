@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from console.selectors import TIMELINE_PAGE_SIZE as PAGE
 from customers.models import IdentityKind
-from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
 from interactions.models import Direction, Interaction
 from tests.browser.conftest import wait_for

@@ -262,17 +262,17 @@ def test_batch_traits_apply_in_order_to_new_and_existing_profiles():
 
 
 def test_profile_created_concurrently_for_the_same_identity_is_folded_into_the_first(monkeypatch):
-    from customers import resolution
+    from customers.resolution.policy import BatchResolver
 
     winner = CustomerFactory()
-    original_load = resolution._Resolver.load
+    original_load = BatchResolver.load
 
     def load_then_lose_the_race(self, keys, sets):
         original_load(self, keys, sets)
         # Another transaction inserts the same new identity after our lookup and commits first.
         Identity.objects.create(customer=winner, kind="email", value="race@example.org")
 
-    monkeypatch.setattr(resolution._Resolver, "load", load_then_lose_the_race)
+    monkeypatch.setattr(BatchResolver, "load", load_then_lose_the_race)
     [result] = resolve_customers(identity_sets=[[email("race@example.org"), phone("+442079460018")]])
     assert result.customer.pk == winner.pk and not result.created
     assert set(Identity.objects.filter(customer=winner).values_list("kind", flat=True)) == {"email", "phone"}

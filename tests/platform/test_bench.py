@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from cxhub.benchmarking.harness import SCALES, Run, format_table, markdown_table, percentile, write_results
+from tooling.benchmarking.harness import SCALES, Run, format_table, markdown_table, percentile, write_results
 
 KEYS = {"name", "value", "baseline", "ratio", "unit", "scale", "timestamp"}
 

@@ -12,8 +12,8 @@ from django.db.models import Count
 
 from customers.identities import normalize_identity
 from customers.models import Consent, Customer, Identity
-from cxhub.datagen.generator import Reference, Spec, allocate_interactions, generate_chunk, make_plan
 from interactions.models import Interaction
+from tooling.datagen.generator import Reference, Spec, allocate_interactions, generate_chunk, make_plan
 
 AS_OF = date(2026, 6, 30)
 CHANNELS = ("email", "phone", "chat", "web", "mobile_app", "sms", "whatsapp", "social", "store", "letter")
@@ -175,7 +175,7 @@ def _schema(tables: tuple[str, ...]) -> set[str]:
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_bulk_load_with_deferred_indexes_rebuilds_every_index_and_foreign_key():
-    from cxhub.datagen.loader import load
+    from tooling.datagen.loader import load
 
     tables = ("interactions_interaction", "customers_identity", "customers_consent", "customers_customer")
     before = _schema(tables)

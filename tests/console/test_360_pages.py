@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from console.selectors import TIMELINE_PAGE_SIZE as PAGE
 from customers.models import Consent, CustomerView, IdentityKind
 from customers.panels import Panel, register_panel
-from customers.selectors_360 import TIMELINE_PAGE_SIZE as PAGE
 from cxhub.roles import AGENT
 from interactions.models import Direction, Interaction
 from tests.factories import BusinessUnitFactory, CustomerFactory, IdentityFactory, InteractionFactory, channel

@@ -8,8 +8,8 @@ are not copied by ``LIKE``, so the baseline skips their checks: it is the ceilin
 import os
 import tempfile
 
-from cxhub.datagen.generator import Spec
-from cxhub.datagen.loader import DEFER_THRESHOLD, active_tables, load
+from tooling.datagen.generator import Spec
+from tooling.datagen.loader import DEFER_THRESHOLD, active_tables, load
 
 from . import baseline
 from .harness import Run

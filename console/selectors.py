@@ -13,12 +13,11 @@ from django.conf import settings
 from django.db.models import Max, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 
+from customers import selectors
+from customers.models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind, MergeEvent
+from customers.selectors import consent_state, survivor_id
 from interactions.models import Interaction
 from interactions.selectors import customer_timeline
-
-from . import selectors
-from .models import BusinessUnit, Consent, Customer, CustomerView, Identity, IdentityKind, MergeEvent
-from .selectors import consent_state, survivor_id
 
 TIMELINE_PAGE_SIZE = 25
 SEARCH_LIMIT = 25

@@ -16,9 +16,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 
-from cxhub.datagen.generator import Spec
-from cxhub.datagen.loader import load
 from cxhub.roles import AGENT
+from tooling.datagen.generator import Spec
+from tooling.datagen.loader import load
 
 from . import baseline
 from .harness import Run, percentile

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from .selectors_360 import TimelineFilters
+from .selectors import TimelineFilters
 
 DIRECTIONS = (("", "Any direction"), ("inbound", "Inbound"), ("outbound", "Outbound"))
 

@@ -7,8 +7,8 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from cxhub.datagen.generator import Spec
-from cxhub.datagen.loader import load
+from tooling.datagen.generator import Spec
+from tooling.datagen.loader import load
 
 ORM_LIMIT = 1_000_000  # interactions; past this the SQLite/ORM path is too slow to be useful
 

@@ -11,12 +11,14 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from customers import panels
 from cxhub.errors import DomainError
 from cxhub.roles import SERVICE_ROLES, has_role, role_required, user_roles
+from interactions.models import Channel
+from interactions.services import ingest_interaction
 
-from . import panels
 from .forms import LogInteractionForm, SearchForm, TimelineFilterForm
-from .selectors_360 import (
+from .selectors import (
     MIN_QUERY_LENGTH,
     customer_360,
     decode_cursor,
@@ -37,8 +39,6 @@ LOGGING_ROLES = SERVICE_ROLES
 
 
 def _channels():
-    from interactions.models import Channel
-
     return list(Channel.objects.filter(active=True).order_by("name"))
 
 
@@ -140,8 +140,6 @@ def _log_interaction(request, customer_id: int):
     form = LogInteractionForm(request.POST)
     if not form.is_valid():
         return _render_detail(request, customer_id, log_form=form, status=400)
-    from interactions.services import ingest_interaction
-
     try:
         item = form.to_item(customer_id=customer_id)
         _interaction, created = ingest_interaction(item=item, agent=request.user)

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from cxhub.benchmarking.harness import SCALES, format_table, markdown_table, read_results, write_results
-from cxhub.benchmarking.runner import BENCHMARKS, ON_REQUEST, run_benchmarks
+from tooling.benchmarking.harness import SCALES, format_table, markdown_table, read_results, write_results
+from tooling.benchmarking.runner import BENCHMARKS, ON_REQUEST, run_benchmarks
 
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/cxhub_bench"
 

@@ -1,10 +1,15 @@
-import importlib
 import random
 
 from django.core.management.base import BaseCommand
 
+import customers.demo
+import interactions.demo
+import journeys.demo
+import metrics.demo
+import segments.demo
+
 # Each app that has demo data exposes ``<app>.demo.seed(*, rng, stdout)``; order follows the data flow.
-DEMO_APPS = ("customers", "interactions", "journeys", "segments", "metrics")
+DEMO_MODULES = (customers.demo, interactions.demo, journeys.demo, segments.demo, metrics.demo)
 
 
 class Command(BaseCommand):
@@ -15,13 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, seed, **options):
         rng = random.Random(seed)
-        for app in DEMO_APPS:
-            try:
-                module = importlib.import_module(f"{app}.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{app}.demo":
-                    raise
-                continue
-            self.stdout.write(f"Demo data: {app} …")
+        for module in DEMO_MODULES:
+            self.stdout.write(f"Demo data: {module.__name__.split('.')[0]} …")
             module.seed(rng=rng, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

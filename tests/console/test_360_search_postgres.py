@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from customers.selectors_360 import search_customers
+from console.selectors import search_customers
 from tests.factories import CustomerFactory, IdentityFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
