@@ -152,3 +152,30 @@ def test_api_and_page_are_for_team_leads_and_admins(client, team, api_client_wit
     assert by_name(token_body)["bob"]["csat"] == 100.0
     bad = api_client_with("metrics:read").get("/api/v1/metrics/agents/?until=soon")
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "until"
+
+
+def test_demo_agents_handle_contacts_and_hold_exceptions():
+    import io
+    import random
+
+    from interactions import demo as interactions_demo
+    from metrics import demo as metrics_demo
+
+    CustomerFactory.create_batch(30)
+    out = io.StringIO()
+    interactions_demo.seed(rng=random.Random(5), stdout=out)
+    metrics_demo.seed(rng=random.Random(5), stdout=out)
+    people = by_name(agent_metrics())
+    assert {"agent", "priya", "tom", "lead"} <= set(people)
+    assert all(people[name]["handled"] > 0 for name in ("agent", "priya", "tom"))
+    assert people["agent"]["median_handle_seconds"] > 0
+    metrics_demo.seed(rng=random.Random(5), stdout=out)  # again: nothing changes
+    assert "agents already at work, skipped" in out.getvalue()
+
+
+def test_team_leads_see_the_agents_link(client, make_user):
+    client.force_login(make_user(TEAM_LEAD))
+    assert b'href="/metrics/agents/"' in client.get("/").content
+    client.force_login(make_user(AGENT))
+    content = client.get("/").content
+    assert b'href="/metrics/agents/"' not in content and b'href="/journeys/exceptions/"' in content
