@@ -1,4 +1,4 @@
-"""The ``survey`` condition of the segment rules language (registered when segments is installed).
+"""The ``survey`` condition of the segment rules language (registered by ``metrics.wiring``).
 
 ``{"survey": {"kind": "nps|ces|csat", "within_days"?: N},
    "latest_category"?: "promoter|passive|detractor", "average"?: {"op": "gte", "value": 5}}``
@@ -121,14 +121,4 @@ def evaluate_survey(condition: dict, facts: dict) -> bool:
         }
         if not checks[op]:
             return False
-    return True
-
-
-def register() -> bool:
-    """Register the condition if the segments registry exists; returns whether it did."""
-    try:
-        from segments.registry import register_condition
-    except ImportError:
-        return False
-    register_condition("survey", schema=SCHEMA, compile=compile_survey, evaluate=evaluate_survey)
     return True

@@ -37,12 +37,8 @@ def dashboard_context(params) -> dict:
     window = {"survey_ids": survey_ids, "since": since, "until": until}
     overall = {kind: selectors.summary(kind=kind, **window)["overall"] for kind in selectors.KINDS}
     by_channel = _by_channel(window)
-    segments_available = True
-    try:
-        by_segment = selectors.summary(kind="nps", group_by="segment", **window)["groups"]
-    except selectors.SegmentsUnavailable:
-        by_segment, segments_available = [], False
-    behaviour = segment_behaviour() if segments_available else {}
+    by_segment = selectors.summary(kind="nps", group_by="segment", **window)["groups"]
+    behaviour = segment_behaviour()
     for group in by_segment:
         group.update(behaviour.get(group["group"], {}))
     return {
@@ -67,7 +63,6 @@ def dashboard_context(params) -> dict:
         ),
         "by_channel": by_channel,
         "by_segment": by_segment,
-        "segments_available": segments_available,
         **verbatims_context(params, survey_ids),
         **channels_context(params, since, until),
     }

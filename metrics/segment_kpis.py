@@ -50,21 +50,3 @@ def nps_figures(result: dict) -> list[tuple[str, str]]:
             f"detractors {result['detractors']})",
         ),
     ]
-
-
-def register() -> bool:
-    """Add the NPS figure to segment KPIs if the segments registry exists; returns whether it did."""
-    try:
-        from segments.registry import KpiProvider, register_kpi_provider
-    except ImportError:
-        return False
-    register_kpi_provider(
-        KpiProvider(
-            key="nps",
-            title="NPS",
-            compute=segment_nps,
-            serializer=NpsFigureSerializer,
-            figures=nps_figures,
-        )
-    )
-    return True

@@ -16,6 +16,8 @@ from django.utils.dateparse import parse_date
 
 from cxhub.errors import DomainError
 from cxhub.timeparse import parse_instant
+from journeys.models import JourneyTransition
+from segments.models import Segment, SegmentMembership
 
 from . import scores
 from .models import ResponseRollup, SegmentRollup, Survey, SurveyResponse
@@ -24,10 +26,6 @@ KINDS = ("nps", "ces", "csat")
 GROUPINGS = ("segment", "channel", "touchpoint", "business_unit", "survey", "journey", "day", "week", "month")
 LIVE_ONLY_GROUPINGS = ("journey",)
 SOURCES = ("live", "rollup")
-
-
-class SegmentsUnavailable(DomainError):
-    code = "segments_unavailable"
 
 
 def parse_bound(value: str | None, *, field: str, end: bool = False) -> datetime | None:
@@ -87,16 +85,6 @@ def check_surveys(*, kind: str, survey_ids: list[int]) -> None:
             raise DomainError(f"Survey {survey_id} does not exist.", field="survey", code="not_found")
         if found[survey_id] != kind:
             raise DomainError(f"Survey {survey_id} is a {found[survey_id].upper()} survey.", field="survey")
-
-
-def segment_membership_model():
-    try:
-        from segments.models import SegmentMembership
-    except ImportError as exc:
-        raise SegmentsUnavailable(
-            "Grouping by segment needs the segments app, which is not available.", field="group_by"
-        ) from exc
-    return SegmentMembership
 
 
 def _period(expr_field: str, group_by: str, is_date: bool):
@@ -177,10 +165,6 @@ def _live(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]:
 
 def _journey_of_prompt():
     """The slug of the journey the response's prompting interaction moved (None when none did)."""
-    try:
-        from journeys.models import JourneyTransition
-    except ImportError as exc:
-        raise DomainError("Grouping by journey needs the journeys app.", field="group_by") from exc
     return Subquery(
         JourneyTransition.objects.filter(interaction_id=OuterRef("prompted_by_id"))
         .order_by("at", "id")
@@ -195,9 +179,6 @@ def _live_segment_rows(kind, survey_ids, since, until) -> list[tuple[str, int, i
     the (kind, customer, score, responded_at, survey) index PostgreSQL answers from the
     index alone.
     """
-    membership = segment_membership_model()
-    from segments.models import Segment
-
     where, params = ["r.kind = %s"], [kind]
     if survey_ids:
         where.append(f"r.survey_id IN ({', '.join(['%s'] * len(survey_ids))})")
@@ -210,7 +191,7 @@ def _live_segment_rows(kind, survey_ids, since, until) -> list[tuple[str, int, i
         params.append(until)
     sql = (
         f"SELECT m.segment_id, r.score, COUNT(*) FROM {SurveyResponse._meta.db_table} r "
-        f"JOIN {membership._meta.db_table} m ON m.customer_id = r.customer_id "
+        f"JOIN {SegmentMembership._meta.db_table} m ON m.customer_id = r.customer_id "
         f"WHERE {' AND '.join(where)} GROUP BY m.segment_id, r.score"
     )
     with connection.cursor() as cursor:
@@ -239,9 +220,6 @@ def _from_rollups(kind, survey_ids, group_by, since, until) -> tuple[dict, dict]
         rows = cells.values_list("score").annotate(n=Sum("count")).order_by()
         return dict(rows), {}
     if group_by == "segment":
-        segment_membership_model()
-        from segments.models import Segment
-
         rows = list(
             SegmentRollup.objects.filter(_rollup_filter(kind, survey_ids, since, until))
             .values_list("segment_id", "score")

@@ -5,9 +5,6 @@ class SegmentsConfig(AppConfig):
     name = "segments"
 
     def ready(self) -> None:
-        from .conditions import register_builtin_conditions
+        from . import wiring
 
-        register_builtin_conditions()
-        from . import hooks
-
-        hooks.connect()
+        wiring.connect()

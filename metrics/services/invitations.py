@@ -17,6 +17,8 @@ from django.utils import timezone
 from customers.models import Customer
 from cxhub.errors import DomainError, NotFound
 from interactions.models import Channel, Interaction
+from journeys.models import JourneyTransition
+from segments.models import Segment, SegmentMembership
 
 from ..models import InvitationStatus, Survey, SurveyInvitation
 from . import linking
@@ -147,12 +149,6 @@ def invite_segment(
     *, survey: Survey, segment: str | int, channel: str | None = None, user=None
 ) -> SegmentInvitations:
     """Invite every current member of a segment (by id or slug), each decision recorded."""
-    try:
-        from segments.models import Segment, SegmentMembership
-    except ImportError as exc:
-        raise DomainError(
-            "Segments are not available.", field="segment", code="segments_unavailable"
-        ) from exc
     lookup = Q(pk=int(segment)) if str(segment).isdigit() else Q(slug=str(segment))
     target = Segment.objects.filter(lookup).first()
     if target is None:
@@ -291,10 +287,6 @@ def _triggering_interactions(survey: Survey, customer_ids: list[int], since: dat
         if survey.trigger_outcome:
             matches = matches.filter(outcome=survey.trigger_outcome)
     if survey.journey_stage and ":" in survey.journey_stage:
-        try:
-            from journeys.models import JourneyTransition
-        except ImportError:
-            return []
         journey_slug, _, stage_slug = survey.journey_stage.partition(":")
         matches = matches.filter(
             pk__in=JourneyTransition.objects.filter(

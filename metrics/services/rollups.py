@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
+from segments.models import SegmentMembership
+
 from ..models import ResponseRollup, SegmentRollup, SurveyResponse
 
 logger = logging.getLogger("cxhub.metrics")
@@ -122,14 +124,6 @@ def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
     return written
 
 
-def _membership_model():
-    try:
-        from segments.models import SegmentMembership
-    except ImportError:
-        return None
-    return SegmentMembership
-
-
 def _segment_cells(members) -> list[SegmentRollup]:
     rows = (
         members.annotate(day=TruncDate("customer__survey_responses__responded_at", tzinfo=UTC))
@@ -152,9 +146,6 @@ def _segment_cells(members) -> list[SegmentRollup]:
 @transaction.atomic
 def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
     """Recompute segment rollups (all segments, or only ``segment_ids``) from current memberships."""
-    membership = _membership_model()
-    if membership is None:
-        return 0
     _lock()
     stale = SegmentRollup.objects.all()
     where, params = "", []
@@ -171,7 +162,7 @@ def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
         cursor.execute(
             f"INSERT INTO {rollup} (segment_id, survey_id, kind, day, score, count) "
             f"SELECT m.segment_id, r.survey_id, r.kind, {day}, r.score, COUNT(*) FROM {response} r "
-            f"JOIN {membership._meta.db_table} m ON m.customer_id = r.customer_id {where} "
+            f"JOIN {SegmentMembership._meta.db_table} m ON m.customer_id = r.customer_id {where} "
             f"GROUP BY m.segment_id, r.survey_id, r.kind, {day}, r.score",
             params,
         )
@@ -187,11 +178,14 @@ def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
     A customer who joined a segment brings all their answers in; one who left it, or an
     answer deleted, is corrected by the nightly rebuild.
     """
-    membership = _membership_model()
-    if membership is None or not customer_ids:
+    if not customer_ids:
         return 0
     segment_ids = sorted(
-        set(membership.objects.filter(customer_id__in=customer_ids).values_list("segment_id", flat=True))
+        set(
+            SegmentMembership.objects.filter(customer_id__in=customer_ids).values_list(
+                "segment_id", flat=True
+            )
+        )
     )
     pairs = _touched_cells(customer_ids) if segment_ids else []
     if not pairs:
@@ -201,7 +195,7 @@ def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
     for start in range(0, len(pairs), CELL_CHUNK):
         cell_q, response_q = _cell_filters(pairs[start : start + CELL_CHUNK], "customer__survey_responses__")
         SegmentRollup.objects.filter(cell_q, segment_id__in=segment_ids).delete()
-        members = membership.objects.filter(segment_id__in=segment_ids).filter(response_q)
+        members = SegmentMembership.objects.filter(segment_id__in=segment_ids).filter(response_q)
         cells = _segment_cells(members)
         SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
         written += len(cells)

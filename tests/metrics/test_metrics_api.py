@@ -99,16 +99,6 @@ def test_bad_parameters_get_clear_errors(api_client_with, nps_data):
     assert api.get("/api/v1/metrics/nps/?source=cache").status_code == 400
 
 
-def test_segment_grouping_without_segments_is_a_clear_400(api_client_with, nps_data, monkeypatch):
-    def unavailable():
-        raise selectors.SegmentsUnavailable("Grouping by segment needs the segments app.", field="group_by")
-
-    monkeypatch.setattr(selectors, "segment_membership_model", unavailable)
-    response = api_client_with("metrics:read").get("/api/v1/metrics/nps/?group_by=segment")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "segments_unavailable"
-
-
 def test_segment_grouping_reads_memberships(api_client_with):
     from django.utils import timezone
 

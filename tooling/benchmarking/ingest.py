@@ -7,7 +7,6 @@ shape and indexes, one COPY per 1,000 rows (one transaction each, like a batch).
 Dirty-customer processing is queued, not run: in production a worker does it.
 """
 
-import importlib
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from unittest import mock
 from django.urls import NoReverseMatch, reverse
 
 from customers.models import Identity
+from interactions.services import ingest_interactions
 
 from . import baseline
 from .harness import Run
@@ -25,17 +25,6 @@ BATCH = 1000
 SOURCE = "bench_ingest"
 HTTP_SOURCE = "bench_http"
 WARMUP_ITEMS = 50
-
-
-def _service():
-    try:
-        module = importlib.import_module("interactions.services")
-    except ImportError as exc:
-        return None, f"interactions.services does not import ({exc})"
-    func = getattr(module, "ingest_interactions", None)
-    if func is None:
-        return None, "interactions.services.ingest_interactions does not exist yet"
-    return func, ""
 
 
 def make_items(count: int, *, seed: int, source: str = SOURCE) -> list[dict]:
@@ -89,16 +78,14 @@ def make_items(count: int, *, seed: int, source: str = SOURCE) -> list[dict]:
 
 
 def run(bench: Run) -> None:
-    ingest, reason = _service()
-    if ingest is None:
-        bench.skip(NAME, reason, "rows/s")
-    else:
-        items = make_items(bench.scale.ingest_items, seed=bench.seed)
-        warmup = make_items(WARMUP_ITEMS, seed=bench.seed + 1000, source=f"{SOURCE}_warmup")
-        with mock.patch("customers.pipeline._schedule_processing"):
-            ingest(items=warmup, client=None)  # first-use costs (imports, caches) are not ingest
-            seconds, created, errors = _ingest_batches(items, lambda batch: ingest(items=batch, client=None))
-        _compare_with_copy(bench, NAME, SOURCE, seconds, created, errors, "in-process service call")
+    items = make_items(bench.scale.ingest_items, seed=bench.seed)
+    warmup = make_items(WARMUP_ITEMS, seed=bench.seed + 1000, source=f"{SOURCE}_warmup")
+    with mock.patch("customers.pipeline._schedule_processing"):
+        ingest_interactions(items=warmup, client=None)  # first-use costs (imports, caches) are not ingest
+        seconds, created, errors = _ingest_batches(
+            items, lambda batch: ingest_interactions(items=batch, client=None)
+        )
+    _compare_with_copy(bench, NAME, SOURCE, seconds, created, errors, "in-process service call")
     _http(bench)
 
 

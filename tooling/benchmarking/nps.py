@@ -5,8 +5,11 @@ one hand-written aggregate over the responses. The selector's response count is 
 against the query's; a difference is reported in the note.
 """
 
-import importlib
 import time
+
+from metrics.models import SurveyResponse
+from metrics.selectors import summary
+from metrics.services.rollups import rebuild_all
 
 from . import baseline
 from .harness import Run, median
@@ -29,55 +32,23 @@ WHERE r.kind = 'nps' GROUP BY 1
 """
 
 
-def _summary():
-    try:
-        selectors = importlib.import_module("metrics.selectors")
-    except ImportError as exc:
-        return None, f"metrics.selectors does not import ({exc})"
-    func = getattr(selectors, "summary", None)
-    if func is None:
-        return None, "metrics.selectors.summary does not exist yet"
-    return func, ""
-
-
-def _rebuild():
-    try:
-        rollups = importlib.import_module("metrics.services.rollups")
-    except ImportError:
-        return None
-    return getattr(rollups, "rebuild_all", None)
-
-
 def run(bench: Run) -> None:
-    from django.apps import apps
-
-    summary, reason = _summary()
-    if (
-        summary is not None
-        and not apps.get_model("metrics", "SurveyResponse").objects.filter(kind="nps").exists()
-    ):
-        summary, reason = None, "no NPS responses were generated"
+    reason = "" if SurveyResponse.objects.filter(kind="nps").exists() else "no NPS responses were generated"
     cases = [
         ("NPS by month (on demand)", "month", "live", BY_MONTH),
         ("NPS by month (rollups)", "month", "rollup", BY_MONTH),
         ("NPS by segment (on demand)", "segment", "live", BY_SEGMENT),
         ("NPS by segment (rollups)", "segment", "rollup", BY_SEGMENT),
     ]
-    if summary is None:
+    if reason:
         for name, *_ in cases:
             bench.skip(name, reason, "ms")
         return
-    rebuild = _rebuild()
-    rebuilt = ""
-    if rebuild is not None:
-        started = time.perf_counter()
-        rebuild()
-        rebuilt = f"rollups rebuilt in {time.perf_counter() - started:.1f} s"
+    started = time.perf_counter()
+    rebuild_all()
+    rebuilt = f"rollups rebuilt in {time.perf_counter() - started:.1f} s"
     with baseline.raw_cursor() as cursor:
         for name, group_by, source, sql in cases:
-            if source == "rollup" and rebuild is None:
-                bench.skip(name, "metrics.services.rollups.rebuild_all does not exist yet", "ms")
-                continue
             try:
                 ours, data = [], None
                 for _ in range(bench.scale.repeats + 1):

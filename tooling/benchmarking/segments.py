@@ -9,12 +9,14 @@ incremental path: 1,000 dirty customers refreshed against 50 real-time segments
 (``refresh_customers``).
 """
 
-import importlib
 import random
 import time
 from datetime import timedelta
 
 from django.utils import timezone
+
+from interactions.models import Channel
+from segments import models, services
 
 from . import baseline
 from .harness import Run, median
@@ -109,17 +111,6 @@ INCREMENTAL_SEGMENTS = 50
 INCREMENTAL_CUSTOMERS = 1000
 
 
-def _api():
-    try:
-        services = importlib.import_module("segments.services")
-        models = importlib.import_module("segments.models")
-    except ImportError as exc:
-        return None, f"segments does not import ({exc})"
-    if not hasattr(services, "recompute_segment"):
-        return None, "segments.services.recompute_segment does not exist yet"
-    return (services, models), ""
-
-
 def _make_segment(services, models, slug: str, name: str, rule: dict, refresh: str = "manual"):
     segment = models.Segment(slug=slug, name=name, rules=rule, kind="dynamic", refresh=refresh)
     save = getattr(services, "save_segment", None)
@@ -127,15 +118,6 @@ def _make_segment(services, models, slug: str, name: str, rule: dict, refresh: s
 
 
 def run(bench: Run) -> None:
-    api, reason = _api()
-    if api is None:
-        for _, name, _, _ in RULES:
-            bench.skip(f"segment recompute: {name}", reason, "ms")
-        bench.skip("segment incremental: 1,000 dirty × 50 real-time", reason, "s")
-        return
-    services, models = api
-    from interactions.models import Channel
-
     email = Channel.objects.get(code="email").id
     with baseline.raw_cursor() as cursor:
         # recompute_segment runs with JIT off (see segments.recompute.recompute_settings). The

@@ -1,15 +1,17 @@
-"""How segments plug into lower apps: dirty-customer refresh, the 360 panel, merges."""
+"""How segments plug into the lower apps: one ``connect()``, called from ``SegmentsConfig.ready``.
 
-import logging
-
-logger = logging.getLogger("cxhub.segments")
+Dirty-customer refresh, the 360 panel, merges, the customer list filter; and the built-in
+conditions into segments' own rule registry.
+"""
 
 
 def connect() -> None:
     from customers.pipeline import register_dirty_handler
 
+    from .conditions import register_builtin_conditions
     from .services import refresh_customers
 
+    register_builtin_conditions()
     register_dirty_handler("segments", lambda ids: refresh_customers(customer_ids=ids))
     _register_panel()
     _register_merge_relation()
@@ -72,11 +74,8 @@ def _register_panel() -> None:
 
 
 def _register_merge_relation() -> None:
-    try:
-        from customers.merging import register_customer_relation
-    except ImportError:  # the merge module is not there yet
-        logger.debug("customers.merging not available; memberships are not moved on merge")
-        return
+    from customers.merging import register_customer_relation
+
     from .models import SegmentMembership
 
     register_customer_relation(SegmentMembership, field="customer", unique_with=("segment",))

@@ -1,0 +1,64 @@
+"""How metrics plugs into the lower apps: one ``connect()``, called from ``MetricsConfig.ready``."""
+
+from customers.merging import register_customer_relation
+from customers.panels import Panel, register_panel
+from customers.pipeline import register_dirty_handler
+from cxhub.roles import SERVICE_ROLES
+from segments.registry import KpiProvider, register_condition, register_kpi_provider
+
+from . import conditions, panels, segment_kpis, services
+from .models import FollowUpCase, SurveyInvitation, SurveyResponse
+
+
+def connect() -> None:
+    register_dirty_handler("metrics", services.on_dirty_customers)
+    register_condition(
+        "survey",
+        schema=conditions.SCHEMA,
+        compile=conditions.compile_survey,
+        evaluate=conditions.evaluate_survey,
+    )
+    register_kpi_provider(
+        KpiProvider(
+            key="nps",
+            title="NPS",
+            compute=segment_kpis.segment_nps,
+            serializer=segment_kpis.NpsFigureSerializer,
+            figures=segment_kpis.nps_figures,
+        )
+    )
+    register_panel(
+        Panel(
+            name="voice",
+            title="Voice of the customer",
+            template="metrics/panels/customer_voice.html",
+            context=panels.customer_voice_context,
+            placement="customer",
+            order=30,
+        )
+    )
+    register_panel(
+        Panel(
+            name="next_best_channel",
+            title="Next best channel",
+            template="metrics/panels/next_best_channel.html",
+            context=panels.next_best_channel_context,
+            placement="customer",
+            order=15,
+        )
+    )
+    register_panel(
+        Panel(
+            name="follow_up_cases",
+            title="Follow-up cases",
+            template="metrics/panels/home_cases.html",
+            context=panels.home_cases_context,
+            placement="home",
+            order=30,
+            roles=SERVICE_ROLES,  # the people who work follow-up cases
+        )
+    )
+    # Responses, invitations and follow-up cases move to the survivor when customers merge.
+    register_customer_relation(SurveyResponse, "customer")
+    register_customer_relation(SurveyInvitation, "customer")
+    register_customer_relation(FollowUpCase, "customer")
