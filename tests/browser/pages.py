@@ -18,6 +18,8 @@ NOT_PAGES = ("admin/", "api/", "v1/", "static/", "media/", "healthz", "readyz", 
 # Views that only take POST (a GET answers 405): nothing to look at.
 POST_ONLY = {
     "customers:log_interaction",
+    "journeys:assign_to_me",
+    "journeys:bulk",
     "journeys:resolve",
     "journeys:task_done",
     "metrics:case-assign",
