@@ -51,13 +51,13 @@ INTERRUPTING = frozenset({"phone", "sms", "whatsapp", "mobile_app"})
 WEIGHTS = {"behaviour": 0.35, "campaign_response": 0.25, "preference": 0.25, "cost": 0.15}
 
 # Sources plugged in by the apps that hold the evidence (campaigns with holdouts, message
-# delivery). ``response_rates(customer_id) -> {channel: rate 0–1}``;
+# delivery). ``response_rates(customer_id, purpose) -> {channel: score 0–1}``;
 # ``bounced(customer_id) -> {channel: reason}``.
-_response_rate_sources: list[Callable[[int], dict[str, float]]] = []
+_response_rate_sources: list[Callable[[int, str], dict[str, float]]] = []
 _bounce_sources: list[Callable[[int], dict[str, str]]] = []
 
 
-def register_response_rates(source: Callable[[int], dict[str, float]]) -> None:
+def register_response_rates(source: Callable[[int, str], dict[str, float]]) -> None:
     if source not in _response_rate_sources:
         _response_rate_sources.append(source)
 
@@ -167,10 +167,10 @@ def _costs() -> dict[str, float]:
     }
 
 
-def _collect(sources, customer_id: int) -> dict:
+def _collect(sources, *args) -> dict:
     merged: dict = {}
     for source in sources:
-        merged.update(source(customer_id))
+        merged.update(source(*args))
     return merged
 
 
@@ -194,7 +194,7 @@ def next_best_channels(
         "behaviour": _behaviour(customer),
         "costs": _costs(),
         "bounced": _collect(_bounce_sources, customer.pk),
-        "rates": _collect(_response_rate_sources, customer.pk),
+        "rates": {purpose: _collect(_response_rate_sources, customer.pk, purpose) for purpose in purposes},
     }
     return {purpose: _recommend(customer, purpose, evidence, at) for purpose in purposes}
 
@@ -203,7 +203,8 @@ def _recommend(customer, purpose: str, evidence: dict, at) -> Recommendation:
     from customers.selectors import in_quiet_hours
 
     addresses, behaviour, costs = evidence["addresses"], evidence["behaviour"], evidence["costs"]
-    consents, bounced, rates = evidence["consents"][purpose], evidence["bounced"], evidence["rates"]
+    consents, bounced = evidence["consents"][purpose], evidence["bounced"]
+    rates = evidence["rates"][purpose]
     quiet = in_quiet_hours(customer=customer, at=at)
     options = []
     for channel, needs in CANDIDATES.items():

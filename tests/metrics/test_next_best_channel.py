@@ -97,7 +97,7 @@ def test_quiet_hours_hold_back_channels_that_interrupt(ann):
 
 def test_campaign_response_rates_plug_in(ann):
     rates = {"email": 0.9, "sms": 0.0}
-    source = lambda customer_id: rates  # noqa: E731
+    source = lambda customer_id, purpose: rates if purpose == "service" else {}  # noqa: E731
     nbc.register_response_rates(source)
     try:
         rec = nbc.next_best_channel(customer=ann, purpose="service", at=NOON)
