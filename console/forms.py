@@ -37,6 +37,12 @@ AGENT_TYPES = (
     ("Service", ("query", "complaint", "problem_reported", "ticket_update")),
     ("Sales", ("quote_sent", "order_placed", "return_requested", "cancellation_requested")),
 )
+# The earlier form's kinds, still accepted: kind → (channel, type).
+LEGACY_KINDS = {
+    "call_note": ("phone", "call"),
+    "email": ("email", "email"),
+    "visit": ("store", "store_visit"),
+}
 OTHER_TYPE = "other"
 TYPE_CODE = RegexValidator(
     r"^[a-z][a-z0-9_]{0,63}$", "Use lower-case letters, digits and _ (e.g. warranty_claim)."
@@ -136,10 +142,15 @@ class LogInteractionForm(forms.Form):
     # Generated with the form: a double submit of the same form is recognised as a duplicate.
     token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
-    def __init__(self, *args, channels=(), journey_types: dict[str, list[str]] | None = None, **kwargs):
+    def __init__(
+        self, data=None, *args, channels=(), journey_types: dict[str, list[str]] | None = None, **kwargs
+    ):
         """``channels``: the active channels; ``journey_types``: interaction type → the property keys
         its journeys correlate on (``order_id``…), from the journey definitions."""
-        super().__init__(*args, **kwargs)
+        if data is not None and "channel" not in data and data.get("kind") in LEGACY_KINDS:
+            data = data.copy()  # the earlier form's "kind" (call note, email, visit) still works
+            data["channel"], data["type"] = LEGACY_KINDS[data["kind"]]
+        super().__init__(data, *args, **kwargs)
         self.journey_types = journey_types or {}
         codes = [c.code for c in channels]
         self.fields["channel"].choices = [(c.code, c.name) for c in channels]

@@ -138,3 +138,13 @@ def test_only_service_roles_may_post_to_the_360_page(client, marketer_user):
     assert response.status_code == 403
     assert "This page is not open to your role" in response.content.decode()
     assert not Interaction.objects.exists()
+
+
+def test_the_earlier_forms_kind_field_still_logs(agent_client):
+    customer = CustomerFactory()
+    response = agent_client.post(
+        f"/customers/{customer.pk}/interactions/",
+        {"kind": "call_note", "direction": "inbound", "summary": "Old form", "token": str(uuid.uuid4())},
+    )
+    assert response.status_code == 302
+    assert Interaction.objects.values_list("channel__code", "type").get() == ("phone", "call")
