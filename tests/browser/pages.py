@@ -24,6 +24,7 @@ POST_ONLY = {
     "journeys:task_done",
     "metrics:case-assign",
     "metrics:case-close",
+    "outreach:provider-callback",
     "segments:add_to_list",
     "segments:remove_from_list",
 }
