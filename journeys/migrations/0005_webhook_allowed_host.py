@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("journeys", "0002_webhook_next_attempt"),
+        ("journeys", "0004_exception_due_times"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
