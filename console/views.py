@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from customers import panels
+from customers.selectors import survivor_id
 from cxhub.errors import DomainError
 from cxhub.roles import SERVICE_ROLES, has_role, role_required, user_roles
 from interactions.models import Channel
@@ -23,7 +24,6 @@ from .selectors import (
     customer_360,
     decode_cursor,
     recently_viewed,
-    resolve_survivor,
     search_customers,
     timeline_page,
 )
@@ -58,7 +58,7 @@ def _render_panels(request, placement: str, customer=None) -> tuple[list[dict], 
 
 
 def _survivor_or_redirect(request, customer_id: int, url_name: str):
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
     if survivor != customer_id:
@@ -159,7 +159,7 @@ def _log_interaction(request, customer_id: int):
 @role_required(*LOGGING_ROLES)
 def log_interaction(request, customer_id: int):
     # A form opened before a merge still logs: on the surviving profile.
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
     return _log_interaction(request, survivor)
