@@ -26,6 +26,15 @@ class LifecycleStage(models.TextChoices):
     CHURNED = "churned", "Churned"
 
 
+# The customer profile's fields, named once: the API serializers, the CSV export, merge
+# survivorship, the segment ``attr`` conditions and the data generator build their lists
+# from these (``attributes`` holds everything else).
+PROFILE_FIELDS = ("first_name", "last_name", "email", "phone", "lifecycle_stage")
+CONTACT_PREFERENCE_FIELDS = ("preferred_channel", "language")
+QUIET_HOURS_FIELDS = ("timezone", "quiet_hours_start", "quiet_hours_end")
+TIMESTAMP_FIELDS = ("created_at", "updated_at", "last_seen_at")
+
+
 class Customer(models.Model):
     """One person: the survivor of every profile resolved into it."""
 
