@@ -123,6 +123,14 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles or ROLES))
 
 
+class RoleDenied(PermissionDenied):
+    """The signed-in user's roles do not open this page; ``allowed_roles`` are the ones that do."""
+
+    def __init__(self, allowed_roles: Iterable[str] = ()):
+        self.allowed_roles = tuple(role for role in ROLES if role in set(allowed_roles or ROLES))
+        super().__init__("Your role does not allow this page.")
+
+
 def role_required(*roles: str) -> Callable:
     """View decorator: the user must hold one of ``roles`` (any role when none given)."""
 
@@ -130,7 +138,7 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
-                raise PermissionDenied("Your role does not allow this page.")
+                raise RoleDenied(roles)
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -147,7 +155,7 @@ class RoleRequiredMixin(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not has_role(request.user, *self.allowed_roles):
-            raise PermissionDenied("Your role does not allow this page.")
+            raise RoleDenied(self.allowed_roles)
         return super().dispatch(request, *args, **kwargs)
 
 

@@ -4,11 +4,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .api.errors import error_body
+from .roles import ROLES, STAFF_ROLES, RoleDenied, has_role, user_roles
 
 API_PREFIXES = ("/api/", "/v1/")
 
@@ -67,9 +69,30 @@ def page_not_found(request, exception=None):
 
 
 def permission_denied(request, exception=None):
+    """API: the JSON error. Pages: say the role cannot open this page, which roles can, and where to go."""
     if _is_api(request):
         return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
-    return defaults.permission_denied(request, exception)
+    roles = user_roles(request.user)
+    allowed = getattr(exception, "allowed_roles", ())
+    allowed = [role for role in allowed if role not in roles]
+    context = {
+        "held_roles": [role for role in ROLES if role in roles],
+        "allowed_roles": allowed,
+        "allowed_text": " or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 1 else allowed),
+        "requested_path": request.path,
+    }
+    return render(request, "403.html", context, status=403)
+
+
+@never_cache
+@login_not_required
+def admin_login(request):
+    """The admin sign-in: a signed-in user who is not staff (an Agent) gets the role page, no login form."""
+    if request.user.is_authenticated and not request.user.is_staff and has_role(request.user):
+        return permission_denied(request, RoleDenied(STAFF_ROLES))
+    from django.contrib import admin
+
+    return admin.site.login(request)
 
 
 def bad_request(request, exception=None):

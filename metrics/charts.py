@@ -7,6 +7,7 @@ from django.utils.safestring import SafeString, mark_safe
 TICK = 'class="tick" font-size="10" fill="#5f6b7a"'
 LINE = 'class="line" fill="none" stroke="#2457c5" stroke-width="2"'
 BAND = 'class="band" fill="#2457c5" fill-opacity="0.12"'
+AXIS_TITLE = 'font-size="12" font-weight="600" fill="#1d2330"'
 
 
 def _fmt(value: float) -> str:
@@ -23,12 +24,16 @@ def trend_svg(
     width: int = 640,
     height: int = 200,
     label: str = "",
+    x_title: str = "",
+    y_title: str = "",
 ) -> SafeString:
     """A line over ``points`` (dicts with ``group`` and ``value_key``); None values leave gaps.
 
-    With ``margin_key`` a shaded band shows value ± margin (the 95% interval).
+    With ``margin_key`` a shaded band shows value ± margin (the 95% interval); ``x_title`` and
+    ``y_title`` name the axes.
     """
-    pad_l, pad_r, pad_t, pad_b = 36, 10, 10, 24
+    pad_l, pad_r, pad_t, pad_b = (58 if y_title else 36), 10, 10, (42 if x_title else 24)
+    tick_row = height - (24 if x_title else 6)
     inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
     count = max(len(points), 1)
     step = inner_w / max(count - 1, 1)
@@ -83,9 +88,20 @@ def trend_svg(
     for i, p in enumerate(points):
         if i % label_every == 0:
             parts.append(
-                f'<text x="{_fmt(x(i))}" y="{height - 6}" text-anchor="middle" {TICK}>'
+                f'<text x="{_fmt(x(i))}" y="{tick_row}" text-anchor="middle" {TICK}>'
                 f"{escape(str(p.get('group', '')))}</text>"
             )
+    if x_title:
+        parts.append(
+            f'<text class="axis-title x-title" x="{_fmt(pad_l + inner_w / 2)}" y="{height - 5}" '
+            f'text-anchor="middle" {AXIS_TITLE}>{escape(x_title)}</text>'
+        )
+    if y_title:
+        middle = _fmt(pad_t + inner_h / 2)
+        parts.append(
+            f'<text class="axis-title y-title" x="13" y="{middle}" text-anchor="middle" '
+            f'transform="rotate(-90 13 {middle})" {AXIS_TITLE}>{escape(y_title)}</text>'
+        )
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

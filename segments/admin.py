@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from customers.models import BusinessUnit, ConsentPurpose
 from cxhub.errors import DomainError
+from interactions.models import Channel
 
 from . import services
 from .models import Segment, SegmentKind, SegmentRun
@@ -29,8 +31,16 @@ class RulesWidget(forms.Textarea):
     def render(self, name, value, attrs=None, renderer=None):
         textarea = super().render(name, value, attrs, renderer)
         input_id = (attrs or {}).get("id") or self.attrs.get("id") or f"id_{name}"
-        builder = render_to_string("admin/segments/rules_builder.html", {"input_id": input_id})
-        return mark_safe(textarea + builder)  # both parts come from escaping templates
+        builder = render_to_string(
+            "admin/segments/rules_builder.html",
+            {"input_id": input_id, "options": json.dumps(builder_options())},
+        )
+        # Both parts come from escaping templates; the builder comes first, the JSON editor below it.
+        return mark_safe(
+            f'<div class="segment-rules-editor">{builder}<div class="sb-json-editor">'
+            '<p class="sb-json-title">The rule as JSON (for anything the controls do not cover)</p>'
+            f"{textarea}</div></div>"
+        )
 
     def format_value(self, value):
         if isinstance(value, str):
@@ -39,6 +49,25 @@ class RulesWidget(forms.Textarea):
             except ValueError:
                 return value
         return json.dumps(value or {}, indent=2)
+
+
+def builder_options() -> dict:
+    """What the builder's pickers offer: segments by name, business units, channels, consent purposes."""
+    return {
+        "segments": [
+            {"slug": slug, "name": name}
+            for slug, name in Segment.objects.order_by("name", "slug").values_list("slug", "name")
+        ],
+        "business_units": [
+            {"code": code, "name": name}
+            for code, name in BusinessUnit.objects.order_by("name", "code").values_list("code", "name")
+        ],
+        "channels": [
+            {"code": code, "name": name}
+            for code, name in Channel.objects.filter(active=True).order_by("name").values_list("code", "name")
+        ],
+        "purposes": [[value, label] for value, label in ConsentPurpose.choices],
+    }
 
 
 class SegmentForm(forms.ModelForm):

@@ -6,6 +6,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from customers.models import Customer
+from cxhub import svgcharts
 from cxhub.errors import DomainError
 from cxhub.roles import ADMIN, AGENT, MARKETER, TEAM_LEAD, role_required
 
@@ -64,10 +65,38 @@ def segment_detail(request, pk: int):
             "provider_figures": provider_figures,
             "periods": selectors.PERIODS,
             "kpi_day_choices": KPI_DAY_CHOICES,
+            "charts": kpi_charts(kpis),
             "runs": SegmentRun.objects.filter(segment=segment).order_by("-id")[:10],
             "children": segment.children.order_by("name"),
         },
     )
+
+
+PERIOD_LABELS = {"day": "%d %b", "week": "%d %b", "month": "%b %Y"}
+PERIOD_TITLES = {"day": "Day (UTC)", "week": "Week starting (UTC)", "month": "Month (UTC)"}
+
+
+def kpi_charts(kpis: dict) -> dict:
+    """The segment page's two charts: size at the end of each day, and entries/exits per period."""
+    period = kpis["period"]
+    size = svgcharts.line_chart(
+        [(row["day"].strftime("%d %b"), row["size"]) for row in kpis["per_day"]],
+        label=f"Members at the end of each day, last {kpis['days']} days",
+        x_title="Day (UTC)",
+        y_title="Members",
+        css_class="segment-size-chart",
+    )
+    movement = svgcharts.movement_chart(
+        [
+            (row["start"].strftime(PERIOD_LABELS[period]), row["entered"], row["exited"])
+            for row in kpis["per_period"]
+        ],
+        label=f"Customers entering and leaving the segment per {period}, last {kpis['days']} days",
+        x_title=PERIOD_TITLES[period],
+        y_title=f"Customers per {period}",
+        css_class="segment-movement-chart",
+    )
+    return {"size": size, "movement": movement}
 
 
 def _back(request, customer_id: int):

@@ -18,6 +18,10 @@ class HasScope(permissions.BasePermission):
 
     A view declares ``required_scopes = {"GET": "customers:read", "POST": "customers:write"}``
     (or ``required_scope = "..."`` for every method). A view that declares nothing is closed.
+
+    A method the view does not handle is let through to the view, which answers 405 in the
+    common error format: an unsupported method is not a matter of scope. Authentication still
+    comes first (an anonymous caller gets 401 whatever the method).
     """
 
     message = "Your credentials lack the scope this endpoint needs."
@@ -25,6 +29,8 @@ class HasScope(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if not handles_method(request, view):
+            return True
         scope = required_scope(request, view)
         if scope is None:
             return False
@@ -38,3 +44,9 @@ def required_scope(request, view) -> str | None:
         method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
         return per_method.get(method)
     return getattr(view, "required_scope", None)
+
+
+def handles_method(request, view) -> bool:
+    """Whether ``view`` has a handler for the request's method (a viewset: for this route)."""
+    method = request.method.lower()
+    return method in view.http_method_names and callable(getattr(view, method, None))

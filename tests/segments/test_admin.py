@@ -82,3 +82,23 @@ def test_session_user_can_preview_with_csrf(client, marketer_user):
 def test_agent_cannot_use_the_admin_builder(agent_client):
     response = agent_client.get(reverse("admin:segments_segment_add"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.django_db
+def test_builder_offers_segments_and_business_units_by_name(marketer_client):
+    import html as html_lib
+    import json
+
+    from tests.factories import BusinessUnitFactory
+
+    Segment.objects.create(slug="b-slug", name="Zebra buyers", rules={})
+    Segment.objects.create(slug="z-slug", name="Apple fans", rules={})
+    BusinessUnitFactory(code="aaa", name="Telecom")
+    BusinessUnitFactory(code="zzz", name="Retail")
+    page = marketer_client.get(reverse("admin:segments_segment_add")).content.decode()
+    raw = page.split('data-options="', 1)[1].split('"', 1)[0]
+    options = json.loads(html_lib.unescape(raw))
+    assert [s["name"] for s in options["segments"]] == ["Apple fans", "Zebra buyers"]
+    assert [b["code"] for b in options["business_units"]] == ["zzz", "aaa"]
+    assert {"code": "email", "name": "Email"} in options["channels"]
+    assert ["marketing", "Marketing"] in options["purposes"]
