@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= small
 
-.PHONY: install run test lint format bench bench-ingest lock worker beat clean
+.PHONY: install run test lint format bench bench-ingest bench-load lock worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,16 +49,21 @@ bench: install
 bench-ingest: install
 	$(MANAGE) bench --scale $(SCALE) --only ingest_http
 
-## worker / beat: background processes for a PostgreSQL + Redis install
+## bench-load: 50 agents (360 page, search) while ingest runs at 5,000 rows/s over HTTP (locust; needs Redis)
+bench-load: install
+	$(MANAGE) bench --scale $(SCALE) --only load_agents
+
+## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues)
+QUEUES ?= default,ingest,dirty,segments,journeys,outbound,models
 worker: install
-	$(BIN)/celery -A cxhub worker --loglevel=info
+	$(BIN)/celery -A cxhub worker --loglevel=info -Q $(QUEUES)
 
 beat: install
-	$(BIN)/celery -A cxhub beat --loglevel=info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+	$(BIN)/celery -A cxhub beat --loglevel=info --scheduler cxhub.beat:SingleBeatScheduler
 
 ## lock: re-pin every dependency after changing pyproject.toml
 lock: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	( echo "# Pinned dependencies for CX Hub (runtime, test and tooling). Regenerate with: make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable ) > requirements.lock
 

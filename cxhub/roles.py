@@ -32,6 +32,10 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "messages:read",
+    "messages:write",
+    "campaigns:read",
+    "campaigns:write",
 )
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -42,6 +46,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "segments:read",
         "metrics:read",
         "journeys:read",
+        "messages:read",
     },
     # A team lead does what an agent does, assigns and resolves the team's exceptions
     # and reads the agents' metrics.
@@ -53,6 +58,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:read",
         "journeys:read",
         "journeys:write",
+        "messages:read",
     },
     MARKETER: {
         "customers:read",
@@ -62,6 +68,10 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:write",
         "journeys:read",
         "journeys:write",
+        "messages:read",
+        "messages:write",
+        "campaigns:read",
+        "campaigns:write",
     },
     ADMIN: set(SCOPES),
 }
@@ -74,6 +84,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view",),
         "segments": ("view",),
         "metrics": ("view",),
+        "outreach": ("view",),
     },
     TEAM_LEAD: {
         "customers": ("view", "change"),
@@ -81,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "change"),
         "segments": ("view",),
         "metrics": ("view", "change"),
+        "outreach": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
@@ -88,9 +100,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "journeys": ("view", "add", "change", "delete"),
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
+        "outreach": ("view", "add", "change", "delete"),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics")
+        ("customers", "interactions", "journeys", "segments", "metrics", "outreach")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),

@@ -8,6 +8,7 @@ CELERY_BROKER_URL, SECRET_KEY and uses ``cxhub.settings_production``.
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from cxhub.api.tags import TAGS as API_TAGS
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "interactions",
     "journeys",
     "segments",
+    "outreach",
     "metrics",
     "console",
     "tooling",
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "cxhub.replicas.ReplicaReadsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,6 +93,21 @@ DATABASES["default"].setdefault("TEST", {})
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Read replicas (PostgreSQL streaming standbys): lag-tolerant reads only; see cxhub/replicas.py.
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _alias = f"replica_{_index}"
+    DATABASES[_alias] = env.db_url_config(_url)
+    DATABASES[_alias].update(CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"], CONN_HEALTH_CHECKS=True)
+    DATABASES[_alias].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    DATABASE_REPLICAS.append(_alias)
+DATABASE_ROUTERS = ["cxhub.replicas.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=2.0)
+# At least the lag bound plus the check interval, so a caller always reads their own writes.
+REPLICA_PIN_SECONDS = env.float("REPLICA_PIN_SECONDS", default=10.0)
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -108,7 +126,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # Paths that answer without a session: the API authenticates by token, health is public.
-LOGIN_EXEMPT_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz", "/static/", "/s/", "/accounts/")
+LOGIN_EXEMPT_PREFIXES = (
+    "/api/",
+    "/v1/",
+    "/healthz",
+    "/readyz",
+    "/static/",
+    "/s/",
+    "/accounts/",
+    "/hooks/",
+    "/preferences/",
+    "/unsubscribe/",
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -137,7 +166,34 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler behind a PostgreSQL advisory lock: one beat sends.
+CELERY_BEAT_SCHEDULER = "cxhub.beat:SingleBeatScheduler"
+CELERY_BEAT_SYNC_EVERY = 1  # store each entry's last run as it is sent (exact failover)
+BEAT_LOCK_RETRY_SECONDS = env.float("BEAT_LOCK_RETRY_SECONDS", default=5.0)
+# A queue per workload, so each can get its own workers (README "Workers at scale"). A worker
+# started without -Q consumes them all; a new task picks its queue here (else "default").
+WORKER_QUEUES = ("default", "ingest", "dirty", "segments", "journeys", "outbound", "models")
+CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    # ingest follow-ups: right after interactions are stored
+    "interactions.*": {"queue": "ingest"},
+    "journeys.process_interactions": {"queue": "ingest"},
+    # the dirty-customer pipeline (segments, journeys, metrics per dirty customer)
+    "customers.process_dirty_customers": {"queue": "dirty"},
+    # full segment recomputes
+    "segments.*": {"queue": "segments"},
+    # journeys: SLA checks, stage actions and signed webhooks
+    "journeys.*": {"queue": "journeys"},
+    # outbound delivery: messages, campaigns, survey invitations and reminders
+    "outreach.*": {"queue": "outbound"},
+    "metrics.send_survey_reminders": {"queue": "outbound"},
+    # models and heavy analytics: score fits, rollup rebuilds
+    "models.*": {"queue": "models"},
+    "metrics.*model*": {"queue": "models"},
+    "metrics.*score*": {"queue": "models"},
+    "metrics.rebuild_rollups": {"queue": "models"},
+}
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
@@ -152,6 +208,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},
+    # Month partitions of interactions (when partitioned): the coming months exist before rows arrive.
+    "interactions-ensure-partitions": {"task": "interactions.ensure_partitions", "schedule": 24 * 3600.0},
+    # Outreach: messages a lost worker left behind, scheduled campaigns that are due.
+    "outreach-requeue-stale": {"task": "outreach.requeue_stale_messages", "schedule": 60.0},
+    "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
+    "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
+    "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
 }
 
 # --- REST API ---------------------------------------------------------------
@@ -196,6 +259,39 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- CX Hub -----------------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# Month partitions of interactions kept ahead of today (manage.py partition_interactions).
+INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
+# Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
+DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
+
+# --- Outbound messages (outreach) ---------------------------------------------
+# EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…
+# Unset: messages are written as files under outbox/ so a laptop install never sends anything.
+OUTBOX_DIR = env.path("OUTBOX_DIR", default=BASE_DIR / "outbox")
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+    # The submission port always speaks STARTTLS: smtp://user:pass@host:587 means it.
+    if vars().get("EMAIL_PORT") == 587 and not vars().get("EMAIL_USE_SSL"):
+        EMAIL_USE_TLS = True
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(OUTBOX_DIR)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CX Hub <noreply@cxhub.localhost>")
+OUTREACH_MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="cxhub.localhost")
+OUTREACH_DEFAULT_SUBJECT = env.str("OUTREACH_DEFAULT_SUBJECT", default="A message from us")
+# Public address of this install, for links in messages (preference centre, unsubscribe, callbacks).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Global marketing cap per customer and channel, "<messages>/<days>"; per-channel rows in the admin win.
+MARKETING_FREQUENCY_CAP = env.str("MARKETING_FREQUENCY_CAP", default="3/7")
+EMAIL_RATE_PER_MINUTE = env.int("EMAIL_RATE_PER_MINUTE", default=6000)
+SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
+SMS_PROVIDER_SECRET = env.str("SMS_PROVIDER_SECRET", default="")
+SMS_RATE_PER_MINUTE = env.int("SMS_RATE_PER_MINUTE", default=600)
+# Signs status callbacks for the built-in email provider (/hooks/messages/email/); empty: none accepted.
+OUTREACH_CALLBACK_SECRET = env.str("OUTREACH_CALLBACK_SECRET", default="")
+OUTREACH_RETRY_BACKOFF_SECONDS = env.float("OUTREACH_RETRY_BACKOFF_SECONDS", default=10.0)
+OUTREACH_STREAM_WORKERS = env.int("OUTREACH_STREAM_WORKERS", default=4)
 
 # --- Security (production tightens these; see settings_production) ----------
 SESSION_COOKIE_HTTPONLY = True

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("journeys.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("metrics.api.urls")),
+    path("", include("outreach.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", include("journeys.urls")),
     path("", include("segments.urls")),
     path("", include("metrics.urls")),
+    path("", include("outreach.urls")),
 ]
 
 handler400 = "cxhub.views.bad_request"

@@ -30,6 +30,7 @@ from cxhub.errors import DomainError
 
 from . import staging
 from .models import Channel, Direction, Interaction
+from .partitioning import KEY_TABLE, is_partitioned
 from .signals import interactions_created
 from .validation import ItemError, ParsedItem, parse_item
 
@@ -285,9 +286,15 @@ def existing_ids(keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         # One unique-index lookup per key; Django would prepare a parameter per external id.
         sources, external_ids = zip(*sorted(keys), strict=True)
         with connection.cursor() as cursor:
+            # A month-partitioned table keeps its keys in a table of their own (interactions.partitioning).
+            table, pk = (
+                (KEY_TABLE, "interaction_id")
+                if is_partitioned(cursor)
+                else (Interaction._meta.db_table, "id")
+            )
             cursor.execute(
-                "SELECT i.id, i.source, i.external_id FROM unnest(%s::text[], %s::text[]) AS k(s, e) "
-                f"JOIN {Interaction._meta.db_table} i ON i.source = k.s AND i.external_id = k.e",
+                f"SELECT i.{pk}, i.source, i.external_id FROM unnest(%s::text[], %s::text[]) AS k(s, e) "
+                f"JOIN {table} i ON i.source = k.s AND i.external_id = k.e",
                 [array_literal(sources), array_literal(external_ids)],
             )
             return {(source, external_id): pk for pk, source, external_id in cursor.fetchall()}

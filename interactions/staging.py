@@ -18,7 +18,9 @@ import operator
 
 from django.db import IntegrityError, connection, transaction
 
-from cxhub.db import draw_ids
+from cxhub.db import array_literal, draw_ids
+
+from .partitioning import KEY_TABLE, is_partitioned
 
 TABLE = "interactions_interaction"
 STAGING_TABLE = "interaction_staging"
@@ -127,21 +129,45 @@ def _insert_through_staging(cursor, rows: list[dict]) -> list[tuple[int, bool]]:
     with cursor.cursor.copy(f"COPY {STAGING_TABLE} (ord, {_COLUMN_LIST}) FROM STDIN") as copy:
         for position, (pk, row) in enumerate(zip(ids, rows, strict=True)):
             copy.write_row(_copy_values(pk, row, position))
-    # Insert in key order so concurrent batches take index locks in the same order.
-    cursor.execute(
-        f"INSERT INTO {TABLE} ({_COLUMN_LIST}) "
-        f"SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} ORDER BY source, external_id, ord "
-        "ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING "
-        "RETURNING id"
-    )
-    inserted = {pk for (pk,) in cursor.fetchall()}
+    if is_partitioned(cursor):
+        inserted = _insert_claiming_keys(cursor)
+        keys, key_id = KEY_TABLE, "interaction_id"
+    else:
+        # Insert in key order so concurrent batches take index locks in the same order.
+        cursor.execute(
+            f"INSERT INTO {TABLE} ({_COLUMN_LIST}) "
+            f"SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} ORDER BY source, external_id, ord "
+            "ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING "
+            "RETURNING id"
+        )
+        inserted = {pk for (pk,) in cursor.fetchall()}
+        keys, key_id = TABLE, "id"
     existing: dict[int, int] = {}
     if len(inserted) < len(rows):
         cursor.execute(
-            f"SELECT s.ord, i.id FROM {STAGING_TABLE} s JOIN {TABLE} i "
+            f"SELECT s.ord, i.{key_id} FROM {STAGING_TABLE} s JOIN {keys} i "
             "ON i.source = s.source AND i.external_id = s.external_id "
             "WHERE s.external_id IS NOT NULL AND NOT (s.id = ANY(%s))",
             [list(inserted)],
         )
         existing = dict(cursor.fetchall())
     return [(pk, True) if pk in inserted else (existing[position], False) for position, pk in enumerate(ids)]
+
+
+def _insert_claiming_keys(cursor) -> set[int]:
+    """The careful path on a month-partitioned table (no unique index to conflict on): claim the
+    staged keys in the key table first, in key order, then insert the rows that won their key (and
+    every row without one). The key table's trigger accepts keys claimed by the same ids."""
+    cursor.execute(
+        f"INSERT INTO {KEY_TABLE} (source, external_id, occurred_at, interaction_id) "
+        f"SELECT source, external_id, occurred_at, id FROM {STAGING_TABLE} WHERE external_id IS NOT NULL "
+        "ORDER BY source, external_id, ord ON CONFLICT (source, external_id) DO NOTHING "
+        "RETURNING interaction_id"
+    )
+    claimed = [pk for (pk,) in cursor.fetchall()]
+    cursor.execute(
+        f"INSERT INTO {TABLE} ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {STAGING_TABLE} "
+        "WHERE external_id IS NULL OR id = ANY(%s::bigint[]) ORDER BY source, external_id, ord RETURNING id",
+        [array_literal(claimed)],
+    )
+    return {pk for (pk,) in cursor.fetchall()}

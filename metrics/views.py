@@ -38,7 +38,7 @@ def hosted_survey(request, token: str):
             context.update(error="Please choose a score.", comment=comment)
             return render(request, "metrics/hosted_survey.html", context, status=400)
         try:
-            respond_with_token(token=token, score=score, comment=comment)
+            recorded = respond_with_token(token=token, score=score, comment=comment)
         except InvalidInvitation as exc:
             return render(
                 request, "metrics/hosted_survey.html", {**context, "problem": exc.message}, status=409
@@ -46,8 +46,16 @@ def hosted_survey(request, token: str):
         except DomainError as exc:
             context.update(error=exc.message, comment=comment)
             return render(request, "metrics/hosted_survey.html", context, status=400)
-        return render(request, "metrics/hosted_survey.html", {**context, "done": True})
+        return render(request, "metrics/hosted_survey.html", {**context, **_next_steps(invitation, recorded)})
     return render(request, "metrics/hosted_survey.html", context)
+
+
+def _next_steps(invitation, recorded) -> dict:
+    """What the thank-you page tells the customer happens next (a follow-up call, or nothing more)."""
+    from outreach.links import preferences_url
+
+    case = FollowUpCase.objects.filter(response=recorded.response).only("due_at").first()
+    return {"done": True, "follow_up_case": case, "preferences_url": preferences_url(invitation.customer_id)}
 
 
 @role_required(MARKETER, ADMIN)

@@ -156,61 +156,79 @@ def celery_eager():
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
+def worker_database_url() -> str:
+    """The test database as a DATABASE_URL, for worker and beat subprocesses."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_celery_worker(name: str, *, queues=None, extra_env: dict | None = None, app_module: str = "cxhub"):
+    """A real `celery worker` subprocess (solo pool) on the test database and the configured broker,
+    consuming ``queues`` (default: every workload queue). Returns the Popen; stop it with
+    ``stop_process``."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = worker_database_url()
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
+    env.update(extra_env or {})
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", app_module, "worker", "--pool=solo", "--loglevel=warning",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-Q", ",".join(queues or settings.WORKER_QUEUES), "-n", f"{name}-{os.getpid()}@%h",
+        ],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )  # fmt: skip
+
+
+def wait_for_workers(processes, count: int, timeout: float = 60) -> None:
+    import time
+
+    from cxhub.celery import app
+
+    deadline = time.monotonic() + timeout
+    while len(app.control.ping(timeout=0.5) or []) < count:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"Celery worker exited early with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} Celery workers did not answer a ping within {timeout:.0f} s")
+
+
+def stop_process(process, timeout: float = 30) -> None:
+    """SIGTERM (warm shutdown for Celery), then kill if it does not exit in time."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
-    """A real `celery -A cxhub worker` subprocess on the test database and the configured broker.
+    """A real `celery -A cxhub worker` subprocess on the test database and the configured broker,
+    consuming every workload queue.
 
     Needs PostgreSQL (the worker shares the test database) and Redis; mark tests
     ``@pytest.mark.celery_worker``. The worker is stopped with SIGTERM (warm shutdown).
     """
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from django.db import connection
-
     from cxhub.celery import app
 
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
-    env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
     app.control.purge()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "cxhub",
-            "worker",
-            "--pool=solo",
-            "--loglevel=warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
-    )
+    worker = start_celery_worker("test")
     try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if worker.poll() is not None:
-                raise RuntimeError(f"Celery worker exited early with code {worker.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("Celery worker did not answer a ping within 60 s")
+        wait_for_workers([worker], 1)
         yield worker
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)

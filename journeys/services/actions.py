@@ -8,11 +8,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from customers import selectors as customer_selectors
 from customers.models import Customer
 from cxhub.errors import Conflict
-from interactions.models import Channel, Direction
-from interactions.services import record_interaction
+from interactions.models import Channel
 
 from ..models import (
     ActionAudit,
@@ -124,38 +122,65 @@ def _execute(rule: StageAction, event, customer: Customer, channels: dict[str, C
 
 
 def send_message(*, rule: StageAction, event, customer: Customer, channel: Channel | None) -> ActionAudit:
-    """Record an outbound message, unless consent or quiet hours forbid it (then log the refusal)."""
-    now = timezone.now()
+    """Send the rule's message through the outbound gateway and audit its decision (sent or blocked)."""
+    from outreach.models import BlockReason, MessageOrigin, MessageStatus
+    from outreach.services import send_message as send_through_gateway
+
     code = rule.channel
     if channel is None:
         return _audit(rule, event, customer, ActionResult.FAILED, channel=code, detail="Unknown channel")
-    if not customer_selectors.can_contact(customer=customer, channel=code, purpose=rule.purpose):
-        detail = f"No {rule.purpose} consent on {code}"
-        return _audit(rule, event, customer, ActionResult.BLOCKED_CONSENT, channel=code, detail=detail)
-    if customer_selectors.in_quiet_hours(customer=customer, at=now):
-        return _audit(
-            rule, event, customer, ActionResult.BLOCKED_QUIET_HOURS, channel=code, detail="Quiet hours"
-        )
-    recorded = record_interaction(
-        dirty_reason="journey_message",
-        customer_id=customer.pk,
-        channel_id=channel.pk,
-        direction=Direction.OUTBOUND,
-        type=MESSAGE_TYPE,
-        occurred_at=now,
-        source=MESSAGE_SOURCE,
-        external_id=_message_key(rule, event),
-        subject=_text(rule.subject, event, customer)[:255],
-        summary=_text(rule.body, event, customer)[:4000],
-        properties={
-            "journey": event.instance.journey.slug,
-            "journey_instance": event.instance.pk,
-            "stage": event.stage.slug,
-            "action": rule.pk,
-            "purpose": rule.purpose,
+    external_id = _message_key(rule, event)
+    message = send_through_gateway(
+        customer=customer,
+        channel=code,
+        purpose=rule.purpose,
+        subject=rule.subject,
+        body=rule.body or rule.subject or event.stage.name,
+        values=_placeholders(event),
+        idempotency_key=external_id,
+        origin=MessageOrigin.JOURNEY,
+        context={"journey_instance": event.instance.pk, "action": rule.pk},
+        timeline_entry={
+            "type": MESSAGE_TYPE,
+            "source": MESSAGE_SOURCE,
+            "external_id": external_id,
+            "properties": {
+                "journey": event.instance.journey.slug,
+                "journey_instance": event.instance.pk,
+                "stage": event.stage.slug,
+                "action": rule.pk,
+            },
         },
     )
-    return _audit(rule, event, customer, ActionResult.SENT, channel=code, interaction_id=recorded.id)
+    if message.status != MessageStatus.BLOCKED:
+        detail = f"Message {message.pk}"
+        return _audit(
+            rule,
+            event,
+            customer,
+            ActionResult.SENT,
+            channel=code,
+            detail=detail,
+            interaction_id=message.interaction_id,
+        )
+    result = {
+        BlockReason.CONSENT: ActionResult.BLOCKED_CONSENT,
+        BlockReason.QUIET_HOURS: ActionResult.BLOCKED_QUIET_HOURS,
+    }.get(message.reason, ActionResult.FAILED)
+    detail = {
+        BlockReason.CONSENT: f"No {rule.purpose} consent on {code}",
+        BlockReason.QUIET_HOURS: "Quiet hours",
+    }.get(message.reason, f"Blocked ({message.reason}): {message.detail}")
+    return _audit(rule, event, customer, result, channel=code, detail=f"{detail} (message {message.pk})")
+
+
+def _placeholders(event) -> dict:
+    return {
+        "journey": event.instance.journey.name,
+        "stage": event.stage.name,
+        "reference": event.instance.correlation_value,
+        "exception": event.exception.get_kind_display() if event.exception else "",
+    }
 
 
 def _message_key(rule: StageAction, event) -> str:

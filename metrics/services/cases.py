@@ -41,10 +41,11 @@ def assign_case(*, case: FollowUpCase, user) -> FollowUpCase:
 def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel: str) -> FollowUpCase:
     """Close ``case`` with its outcome and the message sent to the customer on ``channel``.
 
-    The channel must be one the customer may be contacted on for service messages; the
-    message is recorded as an outbound interaction on the customer's timeline.
+    The reply goes to the customer through the outbound gateway (service purpose), which records
+    it on the timeline; a channel the gateway refuses (consent, address, quiet hours) closes nothing.
     """
-    from customers.selectors import can_contact
+    from outreach.models import MessageOrigin, MessageStatus
+    from outreach.services import send_message
 
     case = FollowUpCase.objects.select_for_update().get(pk=case.pk)
     if case.status != CaseStatus.OPEN:
@@ -57,23 +58,32 @@ def close_case(*, case: FollowUpCase, user, outcome: str, message: str, channel:
     channel_row = linking.channel_by_code(channel)
     if channel_row is None:
         raise DomainError("Choose the channel the customer was told on.", field="channel")
-    if not can_contact(customer=case.customer, channel=channel_row.code, purpose=CASE_PURPOSE):
+    message_to_customer = send_message(
+        customer=case.customer,
+        channel=channel_row.code,
+        purpose=CASE_PURPOSE,
+        subject=f"Follow-up: {outcome}",
+        body=message,
+        idempotency_key=f"follow-up-case-{case.pk}",
+        origin=MessageOrigin.FOLLOW_UP,
+        user=user,
+        context={"case_id": case.pk},
+        timeline_entry={
+            "type": "survey_follow_up",
+            "source": linking.SOURCE,
+            "external_id": f"follow-up-case-{case.pk}",
+            "agent_id": getattr(user, "pk", None),
+            "properties": {"case_id": case.pk, "response_id": case.response_id, "outcome": outcome},
+        },
+    )
+    if message_to_customer.status == MessageStatus.BLOCKED:
+        # Nothing is closed: the agent chooses a channel the customer can be told on.
         raise DomainError(
-            f"The customer does not accept service messages on {channel_row.code}.", field="channel"
+            f"The customer cannot be told on {channel_row.code}: {message_to_customer.detail}",
+            field="channel",
         )
     now = timezone.now()
-    case.message_interaction_id = linking.record_interaction(
-        customer_id=case.customer_id,
-        channel=channel_row,
-        direction=linking.OUTBOUND,
-        type="survey_follow_up",
-        external_id=f"follow-up-case-{case.pk}",
-        occurred_at=now,
-        subject=f"Follow-up: {outcome}",
-        summary=message,
-        agent=user,
-        properties={"case_id": case.pk, "response_id": case.response_id, "outcome": outcome},
-    ).id
+    case.message_interaction_id = message_to_customer.interaction_id
     case.status = CaseStatus.CLOSED
     case.closed_at = now
     case.closed_by = user if getattr(user, "pk", None) else None

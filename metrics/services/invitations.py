@@ -13,11 +13,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from customers.models import Customer
 from cxhub.errors import DomainError, NotFound
 from interactions.models import Channel, Interaction
 from journeys.models import JourneyTransition
+from outreach.models import BlockReason, MessageStatus
 from segments.models import Segment, SegmentMembership
 
 from ..models import InvitationStatus, Survey, SurveyInvitation
@@ -85,8 +87,6 @@ def invite_customer(
     """Decide whether to invite ``customer`` and record the decision (and the message when sent)."""
     from django.contrib.auth import get_user_model
 
-    from customers.selectors import can_contact
-
     now = now or timezone.now()
     if not survey_is_open(survey, now):
         raise DomainError("This survey is not active.", field="survey", code="inactive")
@@ -107,9 +107,6 @@ def invite_customer(
     if channel_row is None:
         decision.status = InvitationStatus.NO_CHANNEL
         decision.reason = f"The customer's channel {channel!r} cannot carry surveys."
-    elif not can_contact(customer=customer, channel=channel, purpose=CONSENT_PURPOSE):
-        decision.status = InvitationStatus.BLOCKED
-        decision.reason = f"No consent for surveys on {channel}."
     elif _capped(survey, customer.pk, now):
         decision.status = InvitationStatus.CAPPED
         decision.reason = f"Already invited in the last {survey.frequency_cap_days} days."
@@ -119,24 +116,52 @@ def invite_customer(
     with transaction.atomic():
         decision.save()
         if decision.status == InvitationStatus.SENT:
-            decision.outbound_interaction_id = linking.record_interaction(
-                customer_id=customer.pk,
-                channel=channel_row,
-                direction=linking.OUTBOUND,
-                type="survey_invitation",
-                external_id=f"survey-invitation-{decision.pk}",
-                occurred_at=now,
-                subject=survey.name,
-                summary=survey.question,
-                touchpoint=survey.touchpoint,
-                properties={
-                    "survey_id": survey.pk,
-                    "invitation_id": decision.pk,
-                    "url": survey_path(decision),
-                },
-            ).id
-            decision.save(update_fields=["outbound_interaction"])
+            message = _send_invitation(decision, channel_row, now=now, user=user)
+            if message.status == MessageStatus.BLOCKED:
+                decision.status = (
+                    InvitationStatus.BLOCKED
+                    if message.reason == BlockReason.CONSENT
+                    else InvitationStatus.NO_CHANNEL
+                )
+                decision.reason = message.detail
+                decision.expires_at = None
+            decision.outbound_interaction_id = message.interaction_id
+            decision.save(update_fields=["status", "reason", "expires_at", "outbound_interaction"])
     return decision
+
+
+def _send_invitation(invitation: SurveyInvitation, channel: Channel, *, now: datetime, user=None):
+    """The invitation through the outbound gateway (purpose ``surveys``), with its signed link."""
+    from outreach.links import absolute
+    from outreach.models import MessageOrigin
+    from outreach.services import send_message
+
+    survey = invitation.survey
+    url = absolute(survey_path(invitation))
+    return send_message(
+        customer=invitation.customer,
+        channel=channel.code,
+        purpose=CONSENT_PURPOSE,
+        subject=survey.name,
+        body=f"{survey.question}\n\nAnswer here (one tap): {url}",
+        body_html=f'<p>{escape(survey.question)}</p><p><a href="{escape(url)}">Answer the question</a></p>',
+        idempotency_key=f"survey-invitation-{invitation.pk}",
+        origin=MessageOrigin.SURVEY,
+        user=user,
+        now=now,
+        context={"survey_id": survey.pk, "invitation_id": invitation.pk},
+        timeline_entry={
+            "type": "survey_invitation",
+            "source": linking.SOURCE,
+            "external_id": f"survey-invitation-{invitation.pk}",
+            "touchpoint": survey.touchpoint,
+            "properties": {
+                "survey_id": survey.pk,
+                "invitation_id": invitation.pk,
+                "url": survey_path(invitation),
+            },
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -208,8 +233,6 @@ def respond_with_token(*, token: str, score: int, comment: str = "") -> Recorded
 
 def send_reminders(*, now: datetime | None = None) -> int:
     """Remind customers who have not answered after the survey's reminder delay (once each)."""
-    from customers.selectors import can_contact
-
     now = now or timezone.now()
     sent = 0
     for survey in Survey.objects.filter(is_active=True, reminder_after_days__isnull=False):
@@ -223,26 +246,40 @@ def send_reminders(*, now: datetime | None = None) -> int:
         for invitation in due:
             with transaction.atomic():
                 invitation.reminder_sent_at = now
-                if can_contact(
-                    customer=invitation.customer, channel=invitation.channel, purpose=CONSENT_PURPOSE
-                ):
-                    linking.record_interaction(
-                        customer_id=invitation.customer_id,
-                        channel=linking.channel_by_code(invitation.channel),
-                        direction=linking.OUTBOUND,
-                        type="survey_reminder",
-                        external_id=f"survey-reminder-{invitation.pk}",
-                        occurred_at=now,
-                        subject=f"Reminder: {survey.name}",
-                        summary=survey.question,
-                        properties={"survey_id": survey.pk, "invitation_id": invitation.pk},
-                    )
+                message = _send_reminder(invitation, now=now)
+                if message.status == MessageStatus.BLOCKED:
+                    invitation.reason = f"Reminder not sent: {message.detail}"
+                else:
                     invitation.reason = "Reminder sent."
                     sent += 1
-                else:
-                    invitation.reason = "Reminder not sent: consent withdrawn."
                 invitation.save(update_fields=["reminder_sent_at", "reason"])
     return sent
+
+
+def _send_reminder(invitation: SurveyInvitation, *, now: datetime):
+    from outreach.links import absolute
+    from outreach.models import MessageOrigin
+    from outreach.services import send_message
+
+    survey = invitation.survey
+    url = absolute(survey_path(invitation))
+    return send_message(
+        customer=invitation.customer,
+        channel=invitation.channel,
+        purpose=CONSENT_PURPOSE,
+        subject=f"Reminder: {survey.name}",
+        body=f"{survey.question}\n\nAnswer here (one tap): {url}",
+        idempotency_key=f"survey-reminder-{invitation.pk}",
+        origin=MessageOrigin.SURVEY,
+        now=now,
+        context={"survey_id": survey.pk, "invitation_id": invitation.pk},
+        timeline_entry={
+            "type": "survey_reminder",
+            "source": linking.SOURCE,
+            "external_id": f"survey-reminder-{invitation.pk}",
+            "properties": {"survey_id": survey.pk, "invitation_id": invitation.pk},
+        },
+    )
 
 
 def trigger_invitations_for_customers(customer_ids: list[int], *, now: datetime | None = None) -> int:

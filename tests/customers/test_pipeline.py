@@ -204,6 +204,9 @@ def test_a_customer_another_worker_is_processing_is_left_for_later(recorded_batc
         assert recorded_batches == [[free.pk]]
         assert list(DirtyCustomer.objects.values_list("customer_id", flat=True)) == [busy.pk]
     finally:
-        other.close()  # the other worker is done
+        # The other worker is done. Unlock before closing: a closed session's locks are freed only
+        # once its backend has exited, which a loaded server may not have done by the next claim.
+        other.execute("SELECT pg_advisory_unlock_all()")
+        other.close()
     assert pipeline.process_dirty_customers() == 1
     assert recorded_batches == [[free.pk], [busy.pk]]

@@ -8,14 +8,22 @@ from interactions import services, staging
         "orm",
         pytest.param("copy", marks=pytest.mark.postgres),
         pytest.param("staging", marks=pytest.mark.postgres),
+        pytest.param("copy, month-partitioned", marks=pytest.mark.postgres),
+        pytest.param("staging, month-partitioned", marks=pytest.mark.postgres),
     ]
 )
 def ingest_path(request, monkeypatch):
     """Run a test through each batch path: the ORM one, and on PostgreSQL the direct COPY and
-    the staging-table one (which the COPY falls back to when a concurrent batch stored a key)."""
+    the staging-table one (which the COPY falls back to when a concurrent batch stored a key),
+    each also on the month-partitioned table (converted inside the test's transaction)."""
+    if request.param.endswith("month-partitioned"):
+        from interactions.partitioning import convert_to_partitioned
+
+        request.getfixturevalue("db")
+        convert_to_partitioned(log=lambda line: None)
     if request.param == "orm":
         monkeypatch.setattr(services, "set_based", lambda: False)
-    elif request.param == "staging":
+    elif request.param.startswith("staging"):
         monkeypatch.setattr(
             staging, "insert_rows_postgres", lambda rows: staging._insert_through_staging_now(rows)
         )

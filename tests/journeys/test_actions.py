@@ -245,12 +245,14 @@ def test_stage_exit_rule_fires_when_the_instance_moves_on(templates, customer, e
     assert "left stage Query received" in audit.reason
 
 
-def test_a_sent_message_is_recorded_like_any_interaction(
+def test_a_sent_message_goes_through_the_gateway_and_is_recorded_like_any_interaction(
     templates, customer, event, process, django_capture_on_commit_callbacks
 ):
-    """Through interactions.services.record_interactions: dirty mark, then interactions_created on commit."""
+    """Through the outbound gateway and interactions.services.record_interactions: dirty mark, then
+    interactions_created on commit."""
     from customers.models import DirtyCustomer
     from interactions.signals import interactions_created
+    from outreach.models import Message
 
     announced = []
 
@@ -262,7 +264,9 @@ def test_a_sent_message_is_recorded_like_any_interaction(
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             _ship(event, process, customer)
         message = Interaction.objects.get(type="journey_message")
-        assert DirtyCustomer.objects.filter(customer_id=customer.pk, reason="journey_message").exists()
+        sent = Message.objects.get(customer=customer, origin="journey")
+        assert sent.status == "queued" and sent.interaction_id == message.pk
+        assert DirtyCustomer.objects.filter(customer_id=customer.pk, reason="message").exists()
         assert not [a for a in announced if message.pk in a[0]]
         for callback in callbacks:
             callback()

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 def test_customer_answers_on_a_phone(browser, live_server, artifacts_dir):  # noqa: F811
     from selenium.webdriver.common.by import By
 
-    customer = CustomerFactory(preferred_channel="sms")
+    customer = CustomerFactory(preferred_channel="sms", phone="+447700900123")  # the gateway needs a number
     grant(customer, "sms")
     invitation = invitations.invite_customer(survey=make_survey("nps"), customer=customer)
     driver = browser

@@ -66,14 +66,25 @@ def test_compose_commands_name_real_modules():
         command = " ".join(command) if isinstance(command, list) else command
         assert "celery -A cxhub" in command
     beat = services["beat"]["command"]
-    assert "django_celery_beat.schedulers:DatabaseScheduler" in (
-        " ".join(beat) if isinstance(beat, list) else beat
-    )
+    assert "cxhub.beat:SingleBeatScheduler" in (" ".join(beat) if isinstance(beat, list) else beat)
     import importlib
+
+    from django_celery_beat.schedulers import DatabaseScheduler
 
     assert importlib.import_module("cxhub.wsgi").application
     assert importlib.import_module("cxhub.celery").app.main == "cxhub"
-    assert importlib.import_module("django_celery_beat.schedulers").DatabaseScheduler
+    assert issubclass(importlib.import_module("cxhub.beat").SingleBeatScheduler, DatabaseScheduler)
+
+
+def test_compose_runs_a_worker_service_per_workload_covering_every_queue():
+    services = _compose()["services"]
+    consumed: list[str] = []
+    for name, service in services.items():
+        command = service.get("command")
+        if isinstance(command, list) and "worker" in command:
+            assert "-Q" in command, f"{name} consumes no explicit queue list"
+            consumed += command[command.index("-Q") + 1].split(",")
+    assert sorted(consumed) == sorted(settings.WORKER_QUEUES)  # each queue once, none forgotten
 
 
 def test_compose_env_is_the_env_settings_read():

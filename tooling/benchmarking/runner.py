@@ -6,15 +6,21 @@ from collections.abc import Callable
 
 from .harness import Result, Run, Scale
 
-BENCHMARKS = ("load", "ingest", "page360", "segments", "nps")
-# Run only when asked for with --only (they start servers): `make bench-ingest`.
-ON_REQUEST = ("ingest_http",)
+BENCHMARKS = ("load", "ingest", "page360", "segments", "nps", "campaigns")
+# Run only when asked for with --only (they start servers): `make bench-ingest`, `make bench-load`.
+ON_REQUEST = ("ingest_http", "load_agents")
 
 
 def run_benchmarks(
-    scale: Scale, *, seed: int, only: list[str] | None = None, log: Callable[[str], None] = print
+    scale: Scale,
+    *,
+    seed: int,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    partitioned: bool = False,
 ) -> list[Result]:
-    """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data)."""
+    """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data); with
+    ``partitioned`` the interactions table is partitioned by month right after the load."""
     bench = Run(scale=scale, seed=seed, log=log)
     for name in BENCHMARKS + ON_REQUEST:
         if name in ON_REQUEST and name not in (only or ()):
@@ -31,4 +37,19 @@ def run_benchmarks(
             if name == "load":
                 raise
             bench.skip(f"{name}", f"error: {type(exc).__name__}: {str(exc)[:200]}")
+        if name == "load" and partitioned:
+            from interactions.partitioning import convert_to_partitioned
+
+            log("[partition interactions by month]")
+            convert_to_partitioned(log=lambda line: None)
+            _settle(log)
     return bench.results
+
+
+def _settle(log) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+        cursor.execute("CHECKPOINT")
+    log("  partitioned, vacuumed and checkpointed")

@@ -43,6 +43,11 @@ class Command(BaseCommand):
             "--only", nargs="*", choices=BENCHMARKS + ON_REQUEST, help="Run only these (load always runs)."
         )
         parser.add_argument("--keep-db", action="store_true", help="Keep the bench database afterwards.")
+        parser.add_argument(
+            "--partitioned",
+            action="store_true",
+            help="Partition interactions by month after loading (partition_interactions --convert).",
+        )
         parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, **options):
@@ -71,6 +76,8 @@ class Command(BaseCommand):
             CELERY_BROKER_URL="memory://",
             CELERY_RESULT_BACKEND="cache+memory://",
             DEBUG="false",
+            # The load test starts real workers: they need a real broker.
+            BENCH_BROKER_URL=os.environ.get("BENCH_BROKER_URL") or os.environ.get("CELERY_BROKER_URL", ""),
         )
         command = [
             sys.executable,
@@ -86,6 +93,8 @@ class Command(BaseCommand):
         ]
         if options["only"]:
             command += ["--only", *options["only"]]
+        if options["partitioned"]:
+            command.append("--partitioned")
         try:
             code = subprocess.run(command, env=env, check=False).returncode
         finally:
@@ -105,13 +114,13 @@ class Command(BaseCommand):
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def _inside(self, *, scale, output, seed, only, **options):
+    def _inside(self, *, scale, output, seed, only, partitioned=False, **options):
         if connection.vendor != "postgresql":
             raise CommandError("Benchmarks run against PostgreSQL only.")
         started = time.perf_counter()
         self.stdout.write("Migrating …")
         call_command("migrate", verbosity=0, interactive=False)
-        results = run_benchmarks(SCALES[scale], seed=seed, only=only, log=self._log)
+        results = run_benchmarks(SCALES[scale], seed=seed, only=only, log=self._log, partitioned=partitioned)
         self.stdout.write("")
         self.stdout.write(format_table(results))
         write_results(output, results)

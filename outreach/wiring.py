@@ -1,0 +1,42 @@
+"""How outreach plugs into lower apps: the dirty-customer pipeline, the 360 panel and merges."""
+
+
+def connect() -> None:
+    from customers.pipeline import register_dirty_handler
+
+    from .services.campaigns import on_dirty_customers
+
+    # Registered after segments' handler (INSTALLED_APPS order), so the entries it writes are seen.
+    register_dirty_handler("outreach", on_dirty_customers)
+    _register_panel()
+    _register_merge_relation()
+
+
+def _panel_context(request, customer) -> dict:
+    from .selectors import customer_messages
+
+    return {"outbound_messages": list(customer_messages(customer_id=customer.pk))}
+
+
+def _register_panel() -> None:
+    from customers.panels import Panel, register_panel
+
+    register_panel(
+        Panel(
+            name="messages",
+            title="Messages sent and blocked",
+            template="outreach/panels/customer_messages.html",
+            context=_panel_context,
+            placement="customer",
+            order=30,
+        )
+    )
+
+
+def _register_merge_relation() -> None:
+    from customers.merging import register_customer_relation
+
+    from .models import CampaignRecipient, Message
+
+    register_customer_relation(Message, "customer")
+    register_customer_relation(CampaignRecipient, "customer", unique_with=("campaign",))

@@ -1,0 +1,81 @@
+"""Four real Celery worker processes drain the dirty-customer pipeline in parallel (SKIP LOCKED)."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from customers.models import Customer, DirtyCustomer
+from customers.pipeline import mark_dirty
+from customers.tasks import process_dirty_customers
+from cxhub.celery import app
+from tests.conftest import start_celery_worker, stop_process, wait_for_workers
+
+from .dirty_probe import PROBE_TABLE
+
+pytestmark = [
+    pytest.mark.celery_worker,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+WORKERS = 4
+
+
+@pytest.fixture
+def probe_table():
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {PROBE_TABLE} (customer_id bigint NOT NULL, worker_pid int NOT NULL)")
+    yield PROBE_TABLE
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PROBE_TABLE}")
+
+
+def test_four_workers_process_every_mark_once_while_marks_keep_arriving(probe_table):
+    customers = Customer.objects.bulk_create(Customer(first_name=f"P{i}") for i in range(3000))
+    ids = [c.pk for c in customers]
+    mark_dirty(ids[:2000], reason="test", schedule=False)  # a backlog before the workers start
+
+    app.control.purge()
+    workers = [
+        start_celery_worker(
+            f"dirty{n}",
+            queues=["dirty"],
+            app_module="tests.customers.dirty_probe",
+            extra_env={"DIRTY_BATCH_SIZE": "25"},
+        )
+        for n in range(WORKERS)
+    ]
+    try:
+        wait_for_workers(workers, WORKERS, timeout=90)
+        for _ in range(WORKERS * 2):
+            process_dirty_customers.delay()
+        for start in range(2000, 3000, 50):  # more marks while the workers drain: each sends a task
+            mark_dirty(ids[start : start + 50], reason="test")
+            time.sleep(0.02)
+        deadline = time.monotonic() + 180
+        while DirtyCustomer.objects.exists() or _processed() < len(ids):
+            assert time.monotonic() < deadline, f"not drained: {DirtyCustomer.objects.count()} marks left"
+            time.sleep(0.25)
+    finally:
+        for worker in workers:
+            stop_process(worker)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, count(*) FROM {PROBE_TABLE} GROUP BY customer_id HAVING count(*) > 1"
+        )
+        assert cursor.fetchall() == []  # no customer processed twice
+        cursor.execute(f"SELECT array_agg(DISTINCT customer_id ORDER BY customer_id) FROM {PROBE_TABLE}")
+        assert cursor.fetchone()[0] == sorted(ids)  # no mark lost
+        cursor.execute(f"SELECT worker_pid, count(*) FROM {PROBE_TABLE} GROUP BY worker_pid")
+        per_worker = dict(cursor.fetchall())
+    assert not DirtyCustomer.objects.exists()
+    assert len(per_worker) >= 2, f"the work was not shared: {per_worker}"  # typically all four
+
+
+def _processed() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {PROBE_TABLE}")
+        return cursor.fetchone()[0]

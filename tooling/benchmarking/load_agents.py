@@ -1,0 +1,319 @@
+"""Load: 50 agents on the 360 page and search while ingest runs at 5,000 rows/s over HTTP.
+
+Run with ``make bench-load`` (it starts servers, so it is not part of the default ``make bench``).
+The app runs under gunicorn with real Celery workers on a Redis broker (``BENCH_BROKER_URL``,
+else the broker the command was started with) and a real-time segment ("placed a load-test order
+today"). Locust (headless, a process of its own) drives two user kinds at once:
+
+- **agents** log in, then open a random customer's 360 page (3 of 4 actions) or search by a
+  last name (1 of 4), thinking 1–3 s between actions;
+- **ingest clients** post 1,000-item batches at a steady total of 5,000 rows/s; ~1% of the items
+  are a new customer's segment-qualifying order (the freshness markers), ~19% other new customers.
+
+Reported: p50/p95 of the 360 page and of search under that load, each beside the same page
+unloaded (measured just before, same server: the ratio is the slowdown), ingest rows/s held
+against the 5,000 asked for, and real-time segment freshness — from the moment a marker's batch
+was sent to the moment its customer is seen in the segment's membership (polled every 0.2 s, so
+a figure is at most 0.2 s late), p50/p95 over every marker.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from customers.models import Customer, Identity
+from cxhub.roles import AGENT
+from cxhub.services import create_api_client
+from segments.models import Refresh, Segment
+from segments.services import recompute_segment
+
+from .harness import Run, median, percentile
+from .ingest_http import _free_port
+
+AGENTS = 50
+INGEST_ROWS_PER_S = 5000
+INGEST_CLIENTS = 5
+BATCH = 1000
+GUNICORN_WORKERS = 6
+MARKER_TYPE = "load_test_order"
+SOURCE = "bench_load"
+DURATION = {"tiny": 20, "small": 60, "large": 120}
+POLL_SECONDS = 0.2
+LABEL = f"under load ({AGENTS} agents + {INGEST_ROWS_PER_S:,} rows/s ingest)"
+
+
+def _broker_url() -> str:
+    return os.environ.get("BENCH_BROKER_URL", "")
+
+
+def _app_env(broker: str) -> dict:
+    return dict(
+        os.environ,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SETTINGS_MODULE="cxhub.settings",
+        CELERY_BROKER_URL=broker,
+        CELERY_RESULT_BACKEND="",
+        DEBUG="false",
+    )
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args, env=env, cwd=settings.BASE_DIR, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {server.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=5).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not answer /healthz within 90 s")
+
+
+def _signed_in_session(user) -> str:
+    """A session key for ``user``, as a login would create it: the load measures pages, not the
+    password hasher (50 logins at once cost ~50 CPU-seconds of PBKDF2)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def _prepare(bench: Run, workdir: Path) -> tuple[dict, Segment]:
+    group = Group.objects.get(name=AGENT)
+    User = get_user_model()
+    sessions = []
+    for n in range(AGENTS):
+        user, created = User.objects.get_or_create(username=f"load-agent-{n}")
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(group)
+        sessions.append(_signed_in_session(user))
+    segment, _ = Segment.objects.update_or_create(
+        slug="load-test-orders",
+        defaults={
+            "name": "Placed a load-test order today",
+            "refresh": Refresh.REALTIME,
+            "rules": {"events": {"type": MARKER_TYPE, "within_days": 1}, "count": {"op": "gte", "value": 1}},
+        },
+    )
+    recompute_segment(segment=segment, trigger="manual")
+    customers = list(
+        Customer.objects.filter(merged_into__isnull=True)
+        .exclude(last_name="")
+        .order_by("?")
+        .values_list("id", "last_name")[:2000]
+    )
+    emails = list(Identity.objects.filter(kind="email").values_list("value", flat=True)[:20_000])
+    plan = {
+        "run": str(int(time.time())),
+        "agents": AGENTS,
+        "think_min": 1.0,
+        "think_max": 3.0,
+        "agent_sessions": sessions,
+        "session_cookie": settings.SESSION_COOKIE_NAME,
+        "customer_ids": [c for c, _ in customers],
+        "search_terms": sorted({name for _, name in customers if len(name) >= 3})[:500],
+        "token": create_api_client(name=f"bench-load-{time.time_ns()}", scopes=["ingest:write"]).token,
+        "ingest_clients": INGEST_CLIENTS,
+        "ingest_rows_per_s": INGEST_ROWS_PER_S,
+        "batch": BATCH,
+        "source": SOURCE,
+        "emails": emails,
+        "marker_type": MARKER_TYPE,
+        "marker_share": 0.01,
+        "markers_path": str(workdir / "markers.jsonl"),
+    }
+    return plan, segment
+
+
+class MembershipPoller(threading.Thread):
+    """Records when each customer is first seen in the segment (its own connection)."""
+
+    def __init__(self, segment_id: int):
+        super().__init__(daemon=True)
+        self.segment_id = segment_id
+        self.first_seen: dict[int, float] = {}
+        self.stopping = threading.Event()
+        params = connection.get_connection_params()
+        self.conninfo = psycopg.conninfo.make_conninfo(
+            **{k: v for k, v in params.items() if k in ("dbname", "host", "port", "user", "password") and v}
+        )
+
+    def run(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self.stopping.is_set():
+                rows = conn.execute(
+                    "SELECT customer_id FROM segments_segmentmembership WHERE segment_id = %s",
+                    [self.segment_id],
+                ).fetchall()
+                now = time.time()
+                for (customer_id,) in rows:
+                    self.first_seen.setdefault(customer_id, now)
+                self.stopping.wait(POLL_SECONDS)
+
+
+def _unloaded(url: str, plan: dict, requests_count: int = 30) -> tuple[list[float], list[float]]:
+    session = requests.Session()
+    session.cookies.set(settings.SESSION_COOKIE_NAME, plan["agent_sessions"][0])
+    pages, searches = [], []
+    for n in range(requests_count):
+        started = time.perf_counter()
+        assert session.get(f"{url}/customers/{plan['customer_ids'][n]}/").status_code == 200
+        pages.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        session.get(f"{url}/customers/", params={"q": plan["search_terms"][n % len(plan["search_terms"])]})
+        searches.append((time.perf_counter() - started) * 1000)
+    return pages, searches
+
+
+def _locust_stats(prefix: Path) -> dict[str, dict]:
+    with open(f"{prefix}_stats.csv") as stats:
+        return {row["Name"]: row for row in csv.DictReader(stats)}
+
+
+def run(bench: Run) -> None:
+    broker = _broker_url()
+    if not broker.startswith("redis://"):
+        bench.skip(f"360 page p95 {LABEL}", "needs a Redis broker for the workers (BENCH_BROKER_URL)", "ms")
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="cxhub-load-"))
+    plan, segment = _prepare(bench, workdir)
+    plan_path = workdir / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    env = _app_env(broker)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    python = [sys.executable, "-m"]
+    subprocess.run(
+        [*python, "celery", "-A", "cxhub", "purge", "-f"], env=env, cwd=settings.BASE_DIR, check=False
+    )
+    gunicorn = [*python, "gunicorn", "cxhub.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    gunicorn += ["--workers", str(GUNICORN_WORKERS), "--timeout", "120", "--log-level", "warning"]
+    worker = [
+        *python,
+        "celery",
+        "-A",
+        "cxhub",
+        "worker",
+        "--pool=solo",
+        "--loglevel=warning",
+        "--without-gossip",
+    ]
+    processes = [
+        _start(gunicorn, env, workdir / "gunicorn.log"),
+        # real-time segments: the dirty pipeline on a worker of its own, everything else on another
+        _start([*worker, "-Q", "dirty", "-n", "dirty@%h"], env, workdir / "worker-dirty.log"),
+        _start(
+            [*worker, "-Q", "default,ingest,segments,journeys,outbound,models", "-n", "other@%h"],
+            env,
+            workdir / "worker-other.log",
+        ),
+    ]
+    poller = MembershipPoller(segment.pk)
+    seconds = DURATION.get(bench.scale.name, 60)
+    try:
+        _wait_healthy(url, processes[0])
+        quiet_pages, quiet_searches = _unloaded(url, plan)
+        poller.start()
+        prefix = workdir / "locust"
+        bench.log(f"  locust: {AGENTS} agents + {INGEST_CLIENTS} ingest clients for {seconds} s …")
+        started = time.time()
+        command = [*python, "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--headless"]
+        command += ["-u", str(AGENTS + INGEST_CLIENTS), "-r", "25", "-t", f"{seconds}s", "--host", url]
+        command += ["--csv", str(prefix), "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING"]
+        locust = subprocess.run(
+            command,
+            env=dict(os.environ, CXHUB_LOAD_PLAN=str(plan_path)),
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.time() - started
+        if not Path(f"{prefix}_stats.csv").exists():
+            raise RuntimeError(f"locust wrote no stats: {locust.stderr[-1500:]}")
+        markers = [json.loads(line) for line in Path(plan["markers_path"]).read_text().splitlines()]
+        deadline = time.monotonic() + 30  # let the workers finish what the last batches marked
+        while time.monotonic() < deadline and len(poller.first_seen) < len(markers):
+            time.sleep(0.5)
+    finally:
+        poller.stopping.set()
+        for process in processes:
+            _stop(process)
+    _report(
+        bench, plan, markers, poller.first_seen, _locust_stats(prefix), elapsed, quiet_pages, quiet_searches
+    )
+
+
+def _report(bench, plan, markers, first_seen, stats, elapsed, quiet_pages, quiet_searches) -> None:
+    page, search, ingest = stats["360 page"], stats["search"], stats["ingest batch (1,000)"]
+    for name, row, quiet in (("360 page", page, quiet_pages), ("search", search, quiet_searches)):
+        note = (
+            f"{row['Request Count']} requests, {row['Failure Count']} failed; unloaded baseline, same server"
+        )
+        bench.add(f"{name} p50 {LABEL}", float(row["50%"]), median(quiet), "ms", note=note)
+        aim = "; aim p95 < 150 ms" if name == "360 page" else ""
+        bench.add(f"{name} p95 {LABEL}", float(row["95%"]), percentile(quiet, 95), "ms", note=note + aim)
+    rows = int(ingest["Request Count"]) * BATCH
+    bench.add(
+        f"ingest rows/s held {LABEL}",
+        rows / elapsed,
+        plan["ingest_rows_per_s"],
+        "rows/s",
+        better="higher",
+        note=f"{rows:,} rows in {elapsed:.0f} s, {ingest['Failure Count']} failed batches; "
+        f"baseline = the rate asked for; batch p50 {ingest['50%']} ms, p95 {ingest['95%']} ms",
+    )
+    emails = {m["email"]: m for m in markers}
+    owners = dict(
+        Identity.objects.filter(kind="email", value__in=list(emails)).values_list("value", "customer_id")
+    )
+    lags = [first_seen[owners[e]] - m["sent"] for e, m in emails.items() if owners.get(e) in first_seen]
+    missing = len(emails) - len(lags)
+    if not lags:
+        bench.skip(
+            f"segment freshness p95 {LABEL}", f"no marker reached the segment ({len(emails)} sent)", "s"
+        )
+        return
+    note = f"{len(lags)} new customers, batch sent → seen in the real-time segment"
+    note += f" (polled every {POLL_SECONDS} s)"
+    if missing:
+        note += f"; {missing} not seen within 30 s of the end"
+    bench.add(f"segment freshness p50 {LABEL}", median(lags), None, "s", note=note)
+    bench.add(f"segment freshness p95 {LABEL}", percentile(lags, 95), None, "s", note=note + "; aim < 2 s")
