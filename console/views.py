@@ -30,10 +30,15 @@ from .selectors import (
 
 logger = logging.getLogger(__name__)
 PANEL_FAILED = '<p class="error">This panel could not be loaded.</p>'
+# Header figures a panel may fill (``{"figures": {key: text or {"text", "href"}}}``); missing ones
+# read "not computed yet".
 FIGURES = (
     ("lifetime_value", "Lifetime value"),
+    ("p_alive", "P(alive)"),
     ("profitability", "Profitability"),
     ("cost_to_serve", "Cost to serve"),
+    ("rfm", "RFM cell"),
+    ("detractor_risk", "Detractor risk"),
 )
 LOGGING_ROLES = SERVICE_ROLES
 

@@ -85,6 +85,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "segments": ("view",),
         "metrics": ("view",),
         "outreach": ("view",),
+        "scoring": ("view",),
     },
     TEAM_LEAD: {
         "customers": ("view", "change"),
@@ -93,6 +94,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "segments": ("view",),
         "metrics": ("view", "change"),
         "outreach": ("view",),
+        "scoring": ("view",),
     },
     MARKETER: {
         "customers": ("view",),
@@ -101,9 +103,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, Iterable[str]]] = {
         "segments": ("view", "add", "change", "delete"),
         "metrics": ("view", "add", "change", "delete"),
         "outreach": ("view", "add", "change", "delete"),
+        "scoring": ("view",),
     },
     ADMIN: dict.fromkeys(
-        ("customers", "interactions", "journeys", "segments", "metrics", "outreach")
+        ("customers", "interactions", "journeys", "segments", "metrics", "outreach", "scoring")
         + ("cxhub", "auth", "django_celery_beat"),
         ("view", "add", "change", "delete"),
     ),

@@ -8,6 +8,7 @@ CELERY_BROKER_URL, SECRET_KEY and uses ``cxhub.settings_production``.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from kombu import Queue
 
 from cxhub.api.tags import TAGS as API_TAGS
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "segments",
     "outreach",
     "metrics",
+    "scoring",
     "console",
     "tooling",
 ]
@@ -215,6 +217,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "outreach-send-due-campaigns": {"task": "outreach.send_due_campaigns", "schedule": 60.0},
     "outreach-segment-entries": {"task": "outreach.process_segment_entries", "schedule": 30.0},
     "outreach-refresh-conversions": {"task": "outreach.refresh_conversions", "schedule": 900.0},
+    # Scoring: refit BG/NBD + Gamma-Gamma and the detractor model, rescore everyone, nightly.
+    "scoring-nightly-refit": {"task": "scoring.nightly_refit", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- REST API ---------------------------------------------------------------

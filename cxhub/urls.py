@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("segments.api.urls")),
     path("", include("metrics.api.urls")),
     path("", include("outreach.api.urls")),
+    path("", include("scoring.api.urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("", include("segments.urls")),
     path("", include("metrics.urls")),
     path("", include("outreach.urls")),
+    path("", include("scoring.urls")),
 ]
 
 handler400 = "cxhub.views.bad_request"

@@ -1,4 +1,6 @@
-"""Demo interactions: twelve months of activity on every channel, heavy-tailed per customer."""
+"""Demo interactions: twelve months of activity on every channel, heavy-tailed per customer, and
+two years of purchase histories shaped like real repeat buying (each customer buys at their own
+rate until they quietly stop, and spends around their own typical order value)."""
 
 import random
 from datetime import timedelta
@@ -28,7 +30,30 @@ KINDS = (
     ("sms_sent", ("sms",), Direction.OUTBOUND, False, ("",)),
     ("store_visit", ("store",), Direction.INBOUND, False, ("",)),
 )
-WEIGHTS = (30, 12, 20, 8, 10, 4, 8, 8)
+WEIGHTS = (30, 0, 20, 8, 10, 4, 8, 8)  # orders come from the purchase histories below
+ORDER_CHANNELS = ("web", "web", "mobile_app", "store", "phone")
+BUYER_SHARE = 0.8
+HISTORY_DAYS = 730
+
+
+def _purchases(customer_id: int, rng: random.Random, now) -> list[tuple]:
+    """(time, value) of one customer's orders: Poisson buying at a personal rate (Gamma across
+    customers), dropping out after each repeat order with a personal probability (Beta), order
+    values Gamma-distributed around a personal typical value (Gamma across customers)."""
+    if rng.random() > BUYER_SHARE:
+        return []
+    per_week = rng.gammavariate(0.9, 1 / 4.0)  # about one order a month on average, heavy-tailed
+    drop = rng.betavariate(1.1, 4.0)
+    typical = rng.gammavariate(6.0, 45.0 / 6.0)  # euros
+    first = now - timedelta(days=rng.uniform(0, HISTORY_DAYS))
+    orders, at = [], first
+    while at < now:
+        value = Decimal(str(max(round(rng.gammavariate(5.0, typical / 5.0), 2), 1.0)))
+        orders.append((at, value))
+        if len(orders) > 1 and rng.random() < drop:
+            break
+        at += timedelta(weeks=rng.expovariate(max(per_week, 1e-3)), minutes=rng.randint(0, 600))
+    return orders
 
 
 @transaction.atomic
@@ -62,6 +87,24 @@ def seed(*, rng: random.Random, stdout) -> None:
                     value=Decimal(rng.randint(500, 25000)) / 100 if has_value else None,
                     currency="EUR" if has_value else "",
                     properties={"order_id": f"O-{len(rows)}"} if kind == "order_placed" else {},
+                )
+            )
+        for occurred, value in _purchases(customer.pk, rng, now):
+            rows.append(
+                Interaction(
+                    customer=customer,
+                    channel=channels[rng.choice(ORDER_CHANNELS)],
+                    direction=Direction.INBOUND,
+                    type="order_placed",
+                    occurred_at=occurred,
+                    source="demo",
+                    external_id=f"demo-{len(rows)}",
+                    business_unit=rng.choice(units) if units else None,
+                    subject="Order placed",
+                    summary="Demo order placed",
+                    value=value,
+                    currency="EUR",
+                    properties={"order_id": f"O-{len(rows)}"},
                 )
             )
     Interaction.objects.bulk_create(rows, batch_size=2000)

@@ -6,9 +6,10 @@ from customers.merging import register_customer_relation
 from customers.panels import Panel, register_panel
 from customers.pipeline import register_dirty_handler
 from interactions.signals import interactions_created
+from outreach.triggers import register_entry_handler
 from segments.registry import register_condition
 
-from . import selectors
+from . import segment_entry, selectors
 from .models import AgentTask, JourneyInstance
 from .segment_conditions import JOURNEY_CONDITION_SCHEMA, compile_journey_condition
 from .services import process_customers
@@ -18,6 +19,7 @@ logger = logging.getLogger("cxhub.journeys")
 
 def connect() -> None:
     register_dirty_handler("journeys", process_customers)
+    register_entry_handler("journeys", segment_entry.record_entries)
     register_panel(
         Panel(
             name="journeys",

@@ -33,8 +33,9 @@ def send_due_campaigns() -> int:
 def process_segment_entries() -> int:
     """Entries written by full recomputes (the dirty pipeline handles incremental ones at once)."""
     from .services import campaigns
+    from .triggers import run_entry_handlers
 
-    return campaigns.process_segment_entries()
+    return campaigns.process_segment_entries() + run_entry_handlers(customer_ids=None)
 
 
 @shared_task(name="outreach.refresh_conversions")

@@ -491,5 +491,8 @@ def refresh_open_conversions(*, customer_ids: list[int] | None = None, now: date
 
 def on_dirty_customers(customer_ids: list[int]) -> None:
     """Dirty-pipeline handler (runs after the segments refresh): entries trigger, conversions arrive."""
+    from ..triggers import run_entry_handlers
+
     process_segment_entries(customer_ids=customer_ids)
+    run_entry_handlers(customer_ids=customer_ids)
     refresh_open_conversions(customer_ids=customer_ids)

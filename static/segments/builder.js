@@ -17,9 +17,15 @@
   var KINDS = [
     ["attr", "Customer field / attribute"], ["events", "Behaviour (interactions)"],
     ["business_unit", "Business unit"], ["consent", "Consent"], ["identity", "Identity"],
-    ["survey", "Survey answer"], ["segment", "Other segment"], ["journey", "Journey"],
-    ["json", "Other (JSON)"]
+    ["survey", "Survey answer"], ["score", "Score (value and risk)"], ["segment", "Other segment"],
+    ["journey", "Journey"], ["json", "Other (JSON)"]
   ];
+  var SCORES = [["clv", "CLV"], ["churn_risk", "churn risk (0–1)"], ["p_alive", "P(alive) (0–1)"],
+    ["detractor_risk", "detractor risk (0–1)"], ["profitability", "profitability"], ["cost_to_serve", "cost to serve"],
+    ["rfm", "RFM cell or code"]];
+  var SCORE_OPS = [["gte", "is at least"], ["gt", "is more than"], ["lte", "is at most"], ["lt", "is less than"],
+    ["eq", "is"], ["ne", "is not"], ["is_set", "is known"], ["is_not_set", "is not known"]];
+  var RFM_OPS = [["in", "is one of"], ["not_in", "is none of"], ["eq", "is"], ["ne", "is not"]];
   var FIELD_ATTRS = ["first_name", "last_name", "email", "phone", "lifecycle_stage", "preferred_channel",
     "language", "created_at", "updated_at", "last_seen_at", "attributes."];
 
@@ -43,7 +49,7 @@
 
   function kindOf(cond) {
     if (!isObject(cond)) return "json";
-    var keys = ["attr", "events", "business_unit", "consent", "identity", "survey", "segment", "journey"];
+    var keys = ["attr", "events", "business_unit", "consent", "identity", "survey", "score", "segment", "journey"];
     for (var i = 0; i < keys.length; i++) if (Object.prototype.hasOwnProperty.call(cond, keys[i])) return keys[i];
     return "json";
   }
@@ -87,6 +93,7 @@
       case "consent": return { consent: { channel: "email", purpose: "marketing" }, is: "granted" };
       case "identity": return { identity: "email", op: "exists" };
       case "survey": return { survey: { kind: "nps" }, latest_category: "promoter" };
+      case "score": return { score: "churn_risk", op: "gte", value: 0.5 };
       case "segment": return { segment: (options.segments[0] || { slug: "" }).slug, is: "member" };
       case "journey": return { journey: "", state: "active" };
       default: return {};
@@ -246,6 +253,33 @@
       return [kind, catWords, category, avgWords, avgOp, avgValue, words("within"),
         number("sb-survey-days", "Days (all time when empty)", s.within_days, function (n) { if (n) s.within_days = n; else delete s.within_days; changed(); }),
         words("days")];
+    },
+    score: function (d, changed) {
+      function valueOf(raw) {
+        if (d.score !== "rfm") return raw === "" || isNaN(Number(raw)) ? raw : Number(raw);
+        var cells = raw.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+        return d.op === "in" || d.op === "not_in" ? cells : (cells[0] || "");
+      }
+      var valueBox = input("sb-score-value", "Score value", Array.isArray(d.value) ? d.value.join(", ") : d.value,
+        function (raw) { d.value = valueOf(raw); changed(); }, { placeholder: "0.5, 100, or champion, loyal, 555" });
+      var opSlot = el("span", { className: "sb-score-op-slot" });
+      function showOps() {
+        var choices = d.score === "rfm" ? RFM_OPS : SCORE_OPS;
+        if (!choices.some(function (c) { return c[0] === d.op; })) d.op = choices[0][0];
+        opSlot.textContent = "";
+        opSlot.appendChild(select("sb-score-op", "Comparison", choices, d.op, function (v) {
+          d.op = v; showValue(); changed();
+        }));
+        showValue();
+      }
+      function showValue() {
+        var none = d.op === "is_set" || d.op === "is_not_set";
+        valueBox.hidden = none;
+        if (none) delete d.value; else d.value = valueOf(valueBox.value);
+      }
+      var score = select("sb-score", "Score", SCORES, d.score, function (v) { d.score = v; showOps(); changed(); });
+      showOps();
+      return [score, opSlot, valueBox];
     },
     segment: function (d, changed, options) {
       var choices = options.segments.filter(function (seg) { return seg.slug !== options.currentSlug(); })

@@ -61,6 +61,7 @@ def _samples():
         "journeys:detail": lambda: {"slug": Journey.objects.order_by("pk").first().slug},
         "metrics:case": lambda: {"pk": FollowUpCase.objects.order_by("pk").first().pk},
         "metrics:hosted-survey": invitation,
+        "scoring:explain": lambda: {"pk": busiest_customer()["customer_id"]},
     }
 
 

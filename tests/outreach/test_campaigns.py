@@ -233,3 +233,37 @@ def test_send_costs_the_same_statements_for_5_and_60_members(django_assert_num_q
         Message.objects.filter(campaign=second).count()
         == CampaignRecipient.objects.filter(campaign=second, group="treated").count()
     )
+
+
+def test_entering_a_segment_starts_the_journey_that_starts_from_it():
+    from journeys.models import Journey, JourneyInstance, Stage
+    from outreach.triggers import run_entry_handlers
+
+    segment = Segment.objects.create(
+        slug="at-risk",
+        name="At risk",
+        kind=SegmentKind.DYNAMIC,
+        refresh=Refresh.REALTIME,
+        rules={"attr": "attributes.risk", "op": "eq", "value": "high"},
+    )
+    journey = Journey.objects.create(slug="save-them", name="Save them")
+    Stage.objects.create(
+        journey=journey,
+        position=0,
+        slug="entered",
+        name="Entered at-risk",
+        interaction_type="segment_entered",
+        property_matches={"segment": "at-risk"},
+    )
+    Stage.objects.create(journey=journey, position=1, slug="called", name="Called", interaction_type="call")
+    customer = CustomerFactory(attributes={"risk": "high"})
+    bystander = CustomerFactory(attributes={"risk": "low"})
+    mark_dirty([customer.pk, bystander.pk], reason="test")
+    process_dirty_customers()  # segment entry → segment_entered interaction → (next batch) journey start
+    instance = JourneyInstance.objects.get(journey=journey)
+    assert (instance.customer_id, instance.current_stage.slug) == (customer.pk, "entered")
+    assert segment.memberships.count() == 1
+    # The sweep sees the same movement again and changes nothing.
+    assert run_entry_handlers(customer_ids=None) == 0
+    process_dirty_customers()
+    assert JourneyInstance.objects.filter(journey=journey).count() == 1

@@ -175,4 +175,25 @@ def evaluate(rule: dict, customer: dict, now: datetime) -> bool:
     if "segment" in rule:
         member = rule["segment"] in customer["segments"]
         return member if rule["is"] == "member" else not member
+    if "score" in rule:
+        return _score(rule, customer.get("scores"))
     raise ValueError(f"reference evaluator does not know {rule!r}")
+
+
+def _score(rule: dict, scores: dict | None) -> bool:
+    """``scores`` is None for a customer never scored; a score that does not apply is None."""
+    op = rule["op"]
+    if rule["score"] == "rfm":
+        wanted = _as_list(rule["value"])
+        hit = (
+            scores is not None
+            and bool(scores["rfm_code"])
+            and (scores["rfm_code"] in wanted or scores["rfm_label"] in wanted)
+        )
+        return hit if op in ("eq", "in") else not hit
+    value = None if scores is None else scores[rule["score"]]
+    if op in ("is_set", "is_not_set"):
+        return (value is not None) == (op == "is_set")
+    if op == "ne":
+        return value is None or float(value) != float(rule["value"])
+    return value is not None and _cmp(float(value), op, float(rule["value"]))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from customers.models import BusinessUnit, Consent, Customer, Identity
 from interactions.models import Interaction
+from scoring.models import CustomerScore
 from segments.compiler import segment_queryset
 from segments.models import Segment, SegmentKind, SegmentMembership
 from segments.validation import validate_rules
@@ -25,6 +26,9 @@ LANGUAGES = ["", "en", "fr"]
 PLANS = ["gold", "Golden", "silver", "basic"]
 TYPES = ["order_placed", "complaint", "page_view"]
 CHANNELS = ["web", "email", "phone"]
+CLV_VALUES = [Decimal("0.00"), Decimal("20.50"), Decimal("100.00"), Decimal("250.00")]
+RISKS = [0.1, 0.5, 0.9]
+RFM_CELLS = [("555", "champion"), ("131", "at_risk"), ("311", "about_to_sleep")]
 
 days = st.integers(min_value=0, max_value=60)
 
@@ -138,7 +142,24 @@ def _other_conditions():
             ),
         ),
     )
-    return st.one_of(identity, unit, consent, segment, events)
+    numeric = st.builds(
+        lambda name, op, clv, risk: {
+            "score": name,
+            "op": op,
+            **({} if op.startswith("is_") else {"value": float(clv) if name == "clv" else risk}),
+        },
+        st.sampled_from(["clv", "churn_risk", "p_alive", "detractor_risk"]),
+        st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_not_set"]),
+        st.sampled_from(CLV_VALUES),
+        st.sampled_from(RISKS),
+    )
+    rfm = st.builds(
+        lambda op, one, many: {"score": "rfm", "op": op, "value": many if op.endswith("in") else one},
+        st.sampled_from(["eq", "ne", "in", "not_in"]),
+        st.sampled_from([c for cell in RFM_CELLS for c in cell]),
+        st.lists(st.sampled_from([c for cell in RFM_CELLS for c in cell]), min_size=1, max_size=2),
+    )
+    return st.one_of(identity, unit, consent, segment, events, numeric, rfm)
 
 
 conditions = st.one_of(_attr_conditions(), _other_conditions())
@@ -189,6 +210,19 @@ customer_data = st.fixed_dictionaries(
         ),
         "vip_member": st.booleans(),
         "merged": st.booleans(),
+        # None: never scored; inside, None: a score that does not apply (e.g. never bought).
+        "scores": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "clv": st.one_of(st.none(), st.sampled_from(CLV_VALUES)),
+                    "churn_risk": st.one_of(st.none(), st.sampled_from(RISKS)),
+                    "p_alive": st.one_of(st.none(), st.sampled_from(RISKS)),
+                    "detractor_risk": st.one_of(st.none(), st.sampled_from(RISKS)),
+                    "rfm": st.one_of(st.just(("", "")), st.sampled_from(RFM_CELLS)),
+                }
+            ),
+        ),
     }
 )
 
@@ -255,6 +289,15 @@ def _load(people: list[dict]) -> list[dict]:
             )
         if person["vip_member"]:
             SegmentMembership.objects.create(segment=vip, customer=customer, since=NOW)
+        scores = None
+        if person["scores"] is not None:
+            code, label = person["scores"]["rfm"]
+            scores = {
+                **{k: v for k, v in person["scores"].items() if k != "rfm"},
+                "rfm_code": code,
+                "rfm_label": label,
+            }
+            CustomerScore.objects.create(customer=customer, as_of=NOW, scored_at=NOW, **scores)
         facts.append(
             {
                 "id": customer.pk,
@@ -270,6 +313,7 @@ def _load(people: list[dict]) -> list[dict]:
                 "consents": consents,
                 "events": events,
                 "segments": {"vip-list"} if person["vip_member"] else set(),
+                "scores": scores,
             }
         )
     return facts

@@ -20,6 +20,7 @@ a figure is at most 0.2 s late), p50/p95 over every marker.
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,8 @@ AGENTS = 50
 INGEST_ROWS_PER_S = 5000
 INGEST_CLIENTS = 5
 BATCH = 1000
-GUNICORN_WORKERS = 6
+GUNICORN_WORKERS = 4
+INGEST_GUNICORN_WORKERS = 3
 MARKER_TYPE = "load_test_order"
 SOURCE = "bench_load"
 DURATION = {"tiny": 20, "small": 60, "large": 120}
@@ -217,14 +219,19 @@ def run(bench: Run) -> None:
     plan_path = workdir / "plan.json"
     plan_path.write_text(json.dumps(plan))
     env = _app_env(broker)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    port, ingest_port = _free_port(), _free_port()
+    url, ingest_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ingest_port}"
+    plan["ingest_host"] = ingest_url
+    plan_path.write_text(json.dumps(plan))
     python = [sys.executable, "-m"]
     subprocess.run(
         [*python, "celery", "-A", "cxhub", "purge", "-f"], env=env, cwd=settings.BASE_DIR, check=False
     )
-    gunicorn = [*python, "gunicorn", "cxhub.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-    gunicorn += ["--workers", str(GUNICORN_WORKERS), "--timeout", "120", "--log-level", "warning"]
+
+    def gunicorn(bind_port: int, workers: int) -> list[str]:
+        command = [*python, "gunicorn", "cxhub.wsgi:application", "--bind", f"127.0.0.1:{bind_port}"]
+        return command + ["--workers", str(workers), "--timeout", "120", "--log-level", "warning"]
+
     worker = [
         *python,
         "celery",
@@ -236,7 +243,10 @@ def run(bench: Run) -> None:
         "--without-gossip",
     ]
     processes = [
-        _start(gunicorn, env, workdir / "gunicorn.log"),
+        # Agents' pages and the ingest API on separate gunicorn pools (production puts them behind
+        # one load balancer): long ingest batches must not hold every worker agents wait for.
+        _start(gunicorn(port, GUNICORN_WORKERS), env, workdir / "gunicorn.log"),
+        _start(gunicorn(ingest_port, INGEST_GUNICORN_WORKERS), env, workdir / "gunicorn-ingest.log"),
         # real-time segments: the dirty pipeline on a worker of its own, everything else on another
         _start([*worker, "-Q", "dirty", "-n", "dirty@%h"], env, workdir / "worker-dirty.log"),
         _start(
@@ -249,6 +259,7 @@ def run(bench: Run) -> None:
     seconds = DURATION.get(bench.scale.name, 60)
     try:
         _wait_healthy(url, processes[0])
+        _wait_healthy(ingest_url, processes[1])
         quiet_pages, quiet_searches = _unloaded(url, plan)
         poller.start()
         prefix = workdir / "locust"
@@ -279,6 +290,7 @@ def run(bench: Run) -> None:
     _report(
         bench, plan, markers, poller.first_seen, _locust_stats(prefix), elapsed, quiet_pages, quiet_searches
     )
+    shutil.rmtree(workdir, ignore_errors=True)  # kept only when the run failed: its logs say why
 
 
 def _report(bench, plan, markers, first_seen, stats, elapsed, quiet_pages, quiet_searches) -> None:

@@ -57,6 +57,7 @@ class Ingest(HttpUser):
     """A REST client posting 1,000-item batches at a steady rate (together: PLAN["ingest_rows_per_s"])."""
 
     fixed_count = PLAN["ingest_clients"]
+    host = PLAN["ingest_host"]  # its own gunicorn pool, as behind a load balancer in production
     wait_time = constant_throughput(PLAN["ingest_rows_per_s"] / PLAN["ingest_clients"] / PLAN["batch"])
 
     def on_start(self):

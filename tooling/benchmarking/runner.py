@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from .harness import Result, Run, Scale
 
-BENCHMARKS = ("load", "ingest", "page360", "segments", "nps", "campaigns")
+BENCHMARKS = ("load", "ingest", "page360", "segments", "nps", "campaigns", "scoring")
 # Run only when asked for with --only (they start servers): `make bench-ingest`, `make bench-load`.
 ON_REQUEST = ("ingest_http", "load_agents")
 

@@ -6,10 +6,11 @@ import customers.demo
 import interactions.demo
 import journeys.demo
 import metrics.demo
+import scoring.demo
 import segments.demo
 
 # Each app that has demo data exposes ``<app>.demo.seed(*, rng, stdout)``; order follows the data flow.
-DEMO_MODULES = (customers.demo, interactions.demo, journeys.demo, segments.demo, metrics.demo)
+DEMO_MODULES = (customers.demo, interactions.demo, journeys.demo, segments.demo, metrics.demo, scoring.demo)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ScoringConfig(AppConfig):
+    name = "scoring"
+    verbose_name = "Customer value and risk"
+
+    def ready(self) -> None:
+        from . import wiring
+
+        wiring.connect()
