@@ -250,3 +250,23 @@ def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, 
         for row in latest
         if row["customer_id"] in customers
     ]
+
+
+def journey_log_types() -> dict[str, list[str]]:
+    """Interaction types that move an active journey → the property keys its journeys correlate on.
+
+    ``{"complaint": ["complaint_id"], "order_placed": ["order_id"], "note": []}``; one query.
+    """
+    from journeys.models import Stage
+
+    keys: dict[str, set[str]] = {}
+    rows = (
+        Stage.objects.filter(journey__active=True)
+        .values_list("interaction_type", "journey__correlation_key")
+        .distinct()
+    )
+    for interaction_type, correlation_key in rows:
+        found = keys.setdefault(interaction_type, set())
+        if correlation_key.startswith("properties."):
+            found.add(correlation_key.split(".", 1)[1])
+    return {interaction_type: sorted(found) for interaction_type, found in keys.items()}

@@ -228,11 +228,20 @@ class CustomerAdmin(admin.ModelAdmin):
     def data_quality_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        findings = data_quality_report()
+        for finding in findings:
+            # The merge preview takes two: the first of a group with each of the others.
+            finding.rows = [
+                {"fields": item, "merge_pairs": [(ids[0], other) for other in ids[1:]]}
+                for item in finding.sample
+                for ids in [item.get("customer_ids") or []]
+            ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Customer data quality",
             "opts": self.model._meta,
-            "findings": data_quality_report(),
+            "findings": findings,
+            "can_merge": self.has_change_permission(request),
         }
         return render(request, "admin/customers/customer/data_quality.html", context)
 

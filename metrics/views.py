@@ -8,10 +8,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, MARKETER, SERVICE_ROLES, role_required
+from cxhub.roles import ADMIN, MARKETER, SERVICE_ROLES, SUPERVISOR_ROLES, role_required
 from interactions.models import Channel
 
-from . import dashboard, services
+from . import agents, charts, dashboard, selectors, services
 from .models import CaseStatus, FollowUpCase
 from .services.invitations import InvalidInvitation, invitation_for_token, respond_with_token
 
@@ -61,6 +61,45 @@ def _next_steps(invitation, recorded) -> dict:
 @role_required(MARKETER, ADMIN)
 def metrics_dashboard(request):
     return render(request, "metrics/dashboard.html", dashboard.dashboard_context(request.GET))
+
+
+@role_required(*SUPERVISOR_ROLES)
+def agents_dashboard(request):
+    """Agent workload and performance for team leads and admins."""
+    try:
+        since = selectors.parse_bound(request.GET.get("since"), field="since")
+        until = selectors.parse_bound(request.GET.get("until"), field="until", end=True)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        since = until = None
+    figures = agents.agent_metrics(since=since, until=until)
+    trend = agents.team_trend()
+    context = {
+        **figures,
+        "since": request.GET.get("since", "") if since else "",
+        "until": request.GET.get("until", "") if until else "",
+        "handled_chart": charts.bars_svg(
+            [(a["name"], a["handled"]) for a in figures["agents"]],
+            label="Contacts handled per agent",
+            axis_title="Contacts handled in the period",
+        ),
+        "fcr_trend": charts.trend_svg(
+            trend,
+            value_key="first_contact_resolution",
+            low=0,
+            high=100,
+            label="Team first-contact resolution by week",
+        ),
+        "csat_trend": charts.trend_svg(trend, value_key="csat", low=0, high=100, label="Team CSAT by week"),
+        "handled_trend": charts.trend_svg(
+            trend,
+            value_key="handled",
+            low=0,
+            high=max([p["handled"] for p in trend] + [1]),
+            label="Contacts handled by week",
+        ),
+    }
+    return render(request, "metrics/agents.html", context)
 
 
 @role_required(*SERVICE_ROLES)

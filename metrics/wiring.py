@@ -6,12 +6,15 @@ from customers.pipeline import register_dirty_handler
 from cxhub.roles import SERVICE_ROLES
 from segments.registry import KpiProvider, register_condition, register_kpi_provider
 
-from . import conditions, panels, segment_kpis, services
+from . import channel_evidence, conditions, next_best_channel, panels, segment_kpis, services
 from .models import FollowUpCase, SurveyInvitation, SurveyResponse
 
 
 def connect() -> None:
     register_dirty_handler("metrics", services.on_dirty_customers)
+    # The next best channel reads campaign holdout results and bounces from outbound messaging.
+    next_best_channel.register_response_rates(channel_evidence.campaign_response)
+    next_best_channel.register_bounces(channel_evidence.bounces)
     register_condition(
         "survey",
         schema=conditions.SCHEMA,
@@ -35,6 +38,16 @@ def connect() -> None:
             context=panels.customer_voice_context,
             placement="customer",
             order=30,
+        )
+    )
+    register_panel(
+        Panel(
+            name="next_best_channel",
+            title="Next best channel",
+            template="metrics/panels/next_best_channel.html",
+            context=panels.next_best_channel_context,
+            placement="customer",
+            order=15,
         )
     )
     register_panel(

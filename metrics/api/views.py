@@ -4,13 +4,15 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.api.views import CustomerScopedView
 from cxhub.api.errors import validation_error_body
 from cxhub.errors import DomainError
 
-from .. import channel_efficacy, selectors, services
+from .. import agents, channel_efficacy, next_best_channel, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
 from ..services import linking
 from ..services.responses import RejectedItem
@@ -240,3 +242,55 @@ class CaseClose(APIView):
             channel=data.validated_data["channel"],
         )
         return Response(s.CaseOutSerializer(case).data)
+
+
+class AgentMetricsView(APIView):
+    """``GET /api/v1/metrics/agents/?since=&until=``: per agent workload and performance, team totals
+    and weekly team trends. Signed-in users need the Team lead or Admin role as well."""
+
+    required_scope = "metrics:read"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="Date or datetime (inclusive)."),
+            OpenApiParameter("until", str, description="Date (whole day included) or datetime."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        from cxhub.roles import SUPERVISOR_ROLES, has_role
+
+        if getattr(request.user, "_meta", None) and not has_role(request.user, *SUPERVISOR_ROLES):
+            raise PermissionDenied("Agent metrics are for team leads and admins.")
+        params = request.query_params
+        since = selectors.parse_bound(params.get("since"), field="since")
+        until = selectors.parse_bound(params.get("until"), field="until", end=True)
+        if since and until and since >= until:
+            raise DomainError("since must be before until.", field="since")
+        body = agents.agent_metrics(since=since, until=until)
+        body["trend"] = agents.team_trend()
+        return Response(body)
+
+
+class NextBestChannelView(CustomerScopedView):
+    """``GET /api/v1/customers/{id}/next-best-channel/?purpose=``: the channel to use, why, and the
+    alternatives with what ruled them out. Never a channel without consent."""
+
+    required_scopes = {"GET": "customers:read"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("purpose", str, required=True, description="marketing, service, surveys…")
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, pk: int):
+        customer = self.live_customer(request, pk)
+        if isinstance(customer, Response):
+            return customer
+        purpose = request.query_params.get("purpose", "")
+        if not purpose:
+            raise DomainError(
+                "purpose is required (marketing, service, surveys, profiling).", field="purpose"
+            )
+        return Response(next_best_channel.next_best_channel(customer=customer, purpose=purpose).as_dict())

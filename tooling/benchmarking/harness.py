@@ -32,6 +32,8 @@ class Scale:
 SCALES = {
     "tiny": Scale("tiny", 300, 3_000, 500, 2_000, 500, 8, 2, 2_000),
     "small": Scale("small", 20_000, 200_000, 20_000, 20_000, 10_000, 30, 3, 200_000),
+    # 100,000 customers: the campaign benchmark's audience without the 1M-customer load.
+    "medium": Scale("medium", 100_000, 1_000_000, 100_000, 20_000, 10_000, 30, 3, 200_000),
     "large": Scale("large", 1_000_000, 10_000_000, 1_000_000, 200_000, 10_000, 50, 3, 200_000),
 }
 
