@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers import panels
+from customers.selectors import survivor_id
 from cxhub.errors import DomainError
 from cxhub.roles import SERVICE_ROLES, RoleDenied, has_role, role_required, user_roles
 from interactions.models import Channel
@@ -24,7 +25,6 @@ from .selectors import (
     decode_cursor,
     journey_log_types,
     recently_viewed,
-    resolve_survivor,
     search_customers,
     timeline_page,
 )
@@ -64,7 +64,7 @@ def _render_panels(request, placement: str, customer=None) -> tuple[list[dict], 
 
 
 def _survivor_or_redirect(request, customer_id: int, url_name: str):
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
     if survivor != customer_id:
@@ -101,7 +101,7 @@ def detail(request, customer_id: int):
     if request.method == "POST":
         if not has_role(request.user, *LOGGING_ROLES):
             raise RoleDenied(LOGGING_ROLES)
-        survivor = resolve_survivor(customer_id)
+        survivor = survivor_id(customer_id)
         if survivor is None:
             raise Http404("No such customer.")
         back = request.get_full_path() if survivor == customer_id else _detail_url(request, survivor)
@@ -185,7 +185,7 @@ def _log_interaction(request, customer_id: int, *, back: str):
 @role_required(*LOGGING_ROLES)
 def log_interaction(request, customer_id: int):
     # A form opened before a merge still logs: on the surviving profile.
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
     return _log_interaction(request, survivor, back=reverse("customers:detail", args=[survivor]))

@@ -15,12 +15,14 @@ from django.utils.html import format_html
 
 from cxhub.errors import DomainError
 
+from . import admin_pipeline  # noqa: F401  (registers the pipeline admin)
 from .data_quality import data_quality_report
 from .exporting import customer_csv_rows
 from .identities import InvalidIdentity, normalize_email, normalize_phone
 from .importing import ImportFileError, import_customers
 from .merging import SURVIVORSHIP_FIELDS, merge_customers, unmerge_customers
 from .models import (
+    TIMESTAMP_FIELDS,
     BlockedIdentityValue,
     BusinessUnit,
     Consent,
@@ -163,14 +165,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[survivor.pk]))
         rows = [
             (name.replace("_", " "), getattr(customers[0], name), getattr(customers[1], name))
-            for name in (
-                *SURVIVORSHIP_FIELDS,
-                "lifecycle_stage",
-                "source",
-                "created_at",
-                "updated_at",
-                "last_seen_at",
-            )
+            for name in (*SURVIVORSHIP_FIELDS, "source", *TIMESTAMP_FIELDS)
         ]
         context = {
             **self.admin_site.each_context(request),

@@ -6,15 +6,11 @@ from django.db.models import QuerySet
 
 from cxhub import csvsafe
 
-from .models import Identity
+from .models import PROFILE_FIELDS, Identity
 
 EXPORT_COLUMNS = (
     "id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "lifecycle_stage",
+    *PROFILE_FIELDS,
     "business_units",
     "emails",
     "phones",

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
+from customers.selectors import survivor_ids
 
 from .compiler import segment_queryset
 from .errors import InvalidRule, RecomputeNotAllowed, SegmentCycle
@@ -329,8 +330,7 @@ def add_members(*, segment: Segment, customer_ids: Iterable[int], trigger: str =
     if not ids:
         return 0
     now = timezone.now()
-    survivors = Customer.objects.filter(pk__in=ids).values_list("pk", "merged_into_id")
-    wanted = sorted({merged or pk for pk, merged in survivors})
+    wanted = sorted(set(survivor_ids(ids).values()))
     present = set(
         SegmentMembership.objects.filter(segment=segment, customer_id__in=wanted).values_list(
             "customer_id", flat=True

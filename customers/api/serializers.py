@@ -3,6 +3,10 @@
 from rest_framework import serializers
 
 from customers.models import (
+    CONTACT_PREFERENCE_FIELDS,
+    PROFILE_FIELDS,
+    QUIET_HOURS_FIELDS,
+    TIMESTAMP_FIELDS,
     Consent,
     ConsentPurpose,
     Customer,
@@ -24,21 +28,12 @@ class CustomerSerializer(serializers.ModelSerializer):
         model = Customer
         fields = (
             "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "lifecycle_stage",
+            *PROFILE_FIELDS,
             "business_units",
             "attributes",
-            "created_at",
-            "updated_at",
-            "last_seen_at",
-            "preferred_channel",
-            "language",
-            "timezone",
-            "quiet_hours_start",
-            "quiet_hours_end",
+            *TIMESTAMP_FIELDS,
+            *CONTACT_PREFERENCE_FIELDS,
+            *QUIET_HOURS_FIELDS,
             "source",
         )
         read_only_fields = fields

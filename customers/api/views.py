@@ -17,6 +17,7 @@ from cxhub.api.authentication import ApiClientUser
 from cxhub.api.pagination import list_parameters
 from cxhub.errors import DomainError
 
+from .mixins import FollowMergedMixin
 from .serializers import (
     ConsentInputSerializer,
     ConsentSerializer,
@@ -60,7 +61,7 @@ def normalised_identities(items) -> list[tuple[str, str, str]]:
     return keys
 
 
-class CustomerScopedView(GenericAPIView):
+class CustomerScopedView(FollowMergedMixin, GenericAPIView):
     """Base for /customers/{id}/…: a merged id answers 308 with the survivor's URL."""
 
     required_scopes = READ_WRITE
@@ -70,7 +71,7 @@ class CustomerScopedView(GenericAPIView):
     def live_customer(self, request, pk: int) -> Customer | Response:
         customer = get_object_or_404(Customer.objects.prefetch_related("business_units"), pk=pk)
         if customer.merged_into_id is not None and self.follow_merged:
-            target = selectors.survivor_id(customer.pk)
+            target = self.survivor_or_404(customer.pk)
             url = request.build_absolute_uri(
                 request.path.replace(f"/customers/{pk}/", f"/customers/{target}/", 1)
             )
@@ -242,7 +243,7 @@ class MergeHistoryView(CustomerScopedView):
     @extend_schema(parameters=list_parameters(), responses=MergeEventSerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
-        page = self.paginate_queryset(selectors.merge_history(customer_id=customer.pk).order_by("-id"))
+        page = self.paginate_queryset(selectors.merge_history(customer_id=customer.pk))
         return self.get_paginated_response(MergeEventSerializer(page, many=True).data)
 
 

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 
+from customers.api.mixins import FollowMergedMixin
 from cxhub.api.pagination import CursorPagination
 from cxhub.errors import DomainError, NotFound
 from cxhub.timeparse import time_param
@@ -66,7 +67,7 @@ class JourneyDetailView(RetrieveAPIView):
         return _journey(self.kwargs["journey"])
 
 
-class InstanceListView(ListAPIView):
+class InstanceListView(FollowMergedMixin, ListAPIView):
     """Journey instances, filtered by customer, journey and state."""
 
     required_scope = "journeys:read"
@@ -86,10 +87,7 @@ class InstanceListView(ListAPIView):
         params = self.request.query_params
         customer_id = None
         if params.get("customer"):
-            from customers.selectors import survivor_id
-
-            raw = _id_param(params["customer"], "customer")
-            customer_id = survivor_id(raw) or raw
+            customer_id = self.survivor_or_same(_id_param(params["customer"], "customer"))
         state = params.get("state", "")
         unknown = [s for s in state.split(",") if s and s not in InstanceState.values]
         if unknown:

@@ -1,16 +1,15 @@
 """Surveys, responses, invitations, metrics and follow-up cases over the API (thin: services do the work)."""
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.api.views import CustomerScopedView
-from cxhub.api.errors import error_body, validation_error_body
+from cxhub.api.errors import validation_error_body
 from cxhub.api.pagination import list_parameters
 from cxhub.api.parsers import BatchJSONParser
 from cxhub.errors import DomainError
@@ -19,9 +18,8 @@ from .. import agents, channel_efficacy, next_best_channel, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
 from ..permissions import CASE_ACTION_SCOPES
 from ..services import linking
+from ..services.responses import RejectedItem
 from . import serializers as s
-
-MAX_BATCH_ITEMS = 1000
 
 
 class SurveyListCreate(generics.GenericAPIView):
@@ -95,30 +93,14 @@ class ResponseBatch(APIView):
     def post(self, request, pk):
         survey = _survey(pk)
         items = request.data.get("items") if isinstance(request.data, dict) else None
-        if not isinstance(items, list):
-            raise DomainError("items must be a list of responses.", field="items")
-        if len(items) > MAX_BATCH_ITEMS:
-            raise DomainError(f"At most {MAX_BATCH_ITEMS} items per batch.", field="items")
-        results, counts = [], {"created": 0, "duplicates": 0, "errors": 0}
-        for index, item in enumerate(items):
-            result = {"index": index}
-            data = s.ResponseInSerializer(data=item if isinstance(item, dict) else {})
-            try:
-                if not data.is_valid():
-                    raise ValidationError(data.errors)
-                with transaction.atomic():
-                    recorded = _record(survey, data.validated_data)
-            except ValidationError as exc:
-                result.update(status="error", error=validation_error_body(exc.detail)["error"])
-            except DomainError as exc:
-                result.update(status="error", error=error_body(exc.code, exc.message, exc.field)["error"])
-            else:
-                result.update(status="created" if recorded.created else "duplicate", id=recorded.response.pk)
-            counts[
-                {"created": "created", "duplicate": "duplicates", "error": "errors"}[result["status"]]
-            ] += 1
-            results.append(result)
-        return Response({"results": results, **counts})
+        return Response(services.record_responses(survey=survey, items=items, parse=_parse_response))
+
+
+def _parse_response(item: dict) -> dict:
+    data = s.ResponseInSerializer(data=item)
+    if not data.is_valid():
+        raise RejectedItem(validation_error_body(data.errors)["error"])
+    return data.validated_data
 
 
 class InvitationCreate(APIView):

@@ -12,7 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from customers.models import Identity
+from customers.models import PROFILE_FIELDS, Identity
 from cxhub import csvsafe
 from cxhub.api.pagination import list_parameters
 from cxhub.api.parsers import StrictJSONParser
@@ -202,9 +202,7 @@ class _Echo:
 def _member_rows(segment: Segment):
     """CSV rows, fetched in keyset chunks so memory stays flat for any segment size."""
     writer = csvsafe.writer(_Echo())
-    yield writer.writerow(
-        ["customer_id", "first_name", "last_name", "email", "phone", "lifecycle_stage", "since", "identities"]
-    )
+    yield writer.writerow(["customer_id", *PROFILE_FIELDS, "since", "identities"])
     last_id = 0
     while True:
         chunk = list(
