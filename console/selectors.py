@@ -16,12 +16,13 @@ from django.utils import timezone
 from audit.selectors import VIEW_ACTION, recently_viewed_customer_ids
 from audit.services import record_audit
 from customers import selectors
-from customers.models import BusinessUnit, Consent, Customer, Identity, IdentityKind, MergeEvent
-from customers.selectors import consent_state, survivor_id
+from customers.models import BusinessUnit, Consent, Customer, Identity, IdentityKind
+from customers.selectors import consent_state
 from interactions.models import Interaction
 from interactions.selectors import customer_timeline
 
 TIMELINE_PAGE_SIZE = 25
+MERGE_HISTORY_LIMIT = 20
 SEARCH_LIMIT = 25
 RECENT_LIMIT = 10
 RECENT_WINDOW = timedelta(days=90)  # "recently viewed" reads only this much of the audit log
@@ -99,16 +100,6 @@ def current_consents(*, customer_id: int) -> list[Consent]:
     return [row for _, row in sorted(consent_state(customer_id=customer_id).items())]
 
 
-def merge_history(*, customer_id: int, limit: int = 20) -> list[MergeEvent]:
-    """Merges into and out of this customer, newest first."""
-    return list(selectors.merge_history(customer_id=customer_id).order_by("-created_at", "-id")[:limit])
-
-
-def resolve_survivor(customer_id: int) -> int | None:
-    """The id a (possibly merged) customer id now lives at; None when the id never existed."""
-    return survivor_id(customer_id)
-
-
 # --------------------------------------------------------------------------- the 360 page
 
 
@@ -159,7 +150,7 @@ def customer_360(
 
     ``viewer``: when given, the view is recorded in the audit log (who, whom, when).
     Returns None when the customer does not exist. Merged ids are not followed here:
-    callers redirect with ``resolve_survivor`` first.
+    callers redirect with ``customers.selectors.survivor_id`` first.
     """
     customer = _customer_with_relations(customer_id)
     if customer is None:
@@ -172,7 +163,7 @@ def customer_360(
         identities_by_kind=_group_identities(customer.identities.all()),
         business_units=list(customer.business_units.all()),
         consents=current_consents(customer_id=customer.pk),
-        merges=merge_history(customer_id=customer.pk),
+        merges=list(selectors.merge_history(customer_id=customer.pk)[:MERGE_HISTORY_LIMIT]),
         timeline=timeline_page(customer_id=customer.pk, filters=filters, before=before, limit=limit),
         filters=filters,
     )
@@ -256,3 +247,23 @@ def recently_viewed(*, user, limit: int = RECENT_LIMIT) -> list[tuple[Customer, 
         for customer_id, last_viewed in latest
         if customer_id in customers
     ]
+
+
+def journey_log_types() -> dict[str, list[str]]:
+    """Interaction types that move an active journey → the property keys its journeys correlate on.
+
+    ``{"complaint": ["complaint_id"], "order_placed": ["order_id"], "note": []}``; one query.
+    """
+    from journeys.models import Stage
+
+    keys: dict[str, set[str]] = {}
+    rows = (
+        Stage.objects.filter(journey__active=True)
+        .values_list("interaction_type", "journey__correlation_key")
+        .distinct()
+    )
+    for interaction_type, correlation_key in rows:
+        found = keys.setdefault(interaction_type, set())
+        if correlation_key.startswith("properties."):
+            found.add(correlation_key.split(".", 1)[1])
+    return {interaction_type: sorted(found) for interaction_type, found in keys.items()}

@@ -11,14 +11,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import record_audit
 from customers import panels
 from customers.models import Customer
+from customers.selectors import survivor_id
 from customers.subject_access import subject_access_export
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, SERVICE_ROLES, has_role, role_required, user_roles
+from cxhub.roles import ADMIN, SERVICE_ROLES, RoleDenied, has_role, role_required, user_roles
 from interactions.models import Channel
 from interactions.services import ingest_interaction
 
@@ -27,8 +28,8 @@ from .selectors import (
     MIN_QUERY_LENGTH,
     customer_360,
     decode_cursor,
+    journey_log_types,
     recently_viewed,
-    resolve_survivor,
     search_customers,
     timeline_page,
 )
@@ -68,7 +69,7 @@ def _render_panels(request, placement: str, customer=None) -> tuple[list[dict], 
 
 
 def _survivor_or_redirect(request, customer_id: int, url_name: str):
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
     if survivor != customer_id:
@@ -97,13 +98,34 @@ def search(request):
     )
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 @role_required()
 def detail(request, customer_id: int):
+    """The 360 page. It also takes the log-an-interaction form, so a form with an error comes back
+    at the same address (filters included) and a logged one returns to it."""
+    if request.method == "POST":
+        if not has_role(request.user, *LOGGING_ROLES):
+            raise RoleDenied(LOGGING_ROLES)
+        survivor = survivor_id(customer_id)
+        if survivor is None:
+            raise Http404("No such customer.")
+        back = request.get_full_path() if survivor == customer_id else _detail_url(request, survivor)
+        return _log_interaction(request, survivor, back=back)
     survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
     if response:
         return response
     return _render_detail(request, survivor)
+
+
+def _detail_url(request, customer_id: int) -> str:
+    query = _filter_query(request)
+    target = reverse("customers:detail", args=[customer_id])
+    return f"{target}?{query}" if query else target
+
+
+def _log_form(data=None, *, channels) -> LogInteractionForm:
+    # Its own id prefix: the timeline filters on the same page have a channel, type and direction too.
+    return LogInteractionForm(data, channels=channels, journey_types=journey_log_types(), auto_id="log_%s")
 
 
 def _render_detail(request, customer_id: int, *, log_form=None, status: int = 200):
@@ -121,7 +143,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
         return render(request, "customers/erased.html", {"customer": data.customer}, status=410)
     can_log = has_role(request.user, *LOGGING_ROLES)
     if can_log and log_form is None:
-        log_form = LogInteractionForm()
+        log_form = _log_form(channels=channels)
     rendered_panels, panel_figures = _render_panels(request, "customer", data.customer)
     figures = [(label, panel_figures.get(key)) for key, label in FIGURES]
     return render(
@@ -148,8 +170,8 @@ def _filter_query(request) -> str:
     return params.urlencode()
 
 
-def _log_interaction(request, customer_id: int):
-    form = LogInteractionForm(request.POST)
+def _log_interaction(request, customer_id: int, *, back: str):
+    form = _log_form(request.POST, channels=_channels())
     if not form.is_valid():
         return _render_detail(request, customer_id, log_form=form, status=400)
     try:
@@ -159,22 +181,21 @@ def _log_interaction(request, customer_id: int):
         field = getattr(exc, "field", None)
         form.add_error(field if field in form.fields else None, str(exc))
         return _render_detail(request, customer_id, log_form=form, status=400)
-    label = dict(form.fields["kind"].choices)[form.cleaned_data["kind"]]
     if created:
-        messages.success(request, format_html("{} logged.", label))
+        messages.success(request, format_html("{} logged.", form.label()))
     else:
-        messages.info(request, format_html("{} was already logged.", label))
-    return redirect("customers:detail", customer_id)
+        messages.info(request, format_html("{} was already logged.", form.label()))
+    return redirect(back)
 
 
 @require_POST
 @role_required(*LOGGING_ROLES)
 def log_interaction(request, customer_id: int):
     # A form opened before a merge still logs: on the surviving profile.
-    survivor = resolve_survivor(customer_id)
+    survivor = survivor_id(customer_id)
     if survivor is None:
         raise Http404("No such customer.")
-    return _log_interaction(request, survivor)
+    return _log_interaction(request, survivor, back=reverse("customers:detail", args=[survivor]))
 
 
 @require_GET

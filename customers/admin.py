@@ -18,6 +18,7 @@ from audit.services import audited_stream
 from cxhub.errors import DomainError
 from cxhub.roles import ADMIN, has_role
 
+from . import admin_pipeline  # noqa: F401  (registers the pipeline admin)
 from .data_quality import data_quality_report
 from .erasure import delete_person, request_erasure
 from .exporting import customer_csv_rows
@@ -25,6 +26,7 @@ from .identities import InvalidIdentity, normalize_email, normalize_phone
 from .importing import ImportFileError, import_customers
 from .merging import SURVIVORSHIP_FIELDS, merge_customers, unmerge_customers
 from .models import (
+    TIMESTAMP_FIELDS,
     BlockedIdentityValue,
     BusinessUnit,
     Consent,
@@ -169,14 +171,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[survivor.pk]))
         rows = [
             (name.replace("_", " "), getattr(customers[0], name), getattr(customers[1], name))
-            for name in (
-                *SURVIVORSHIP_FIELDS,
-                "lifecycle_stage",
-                "source",
-                "created_at",
-                "updated_at",
-                "last_seen_at",
-            )
+            for name in (*SURVIVORSHIP_FIELDS, "source", *TIMESTAMP_FIELDS)
         ]
         context = {
             **self.admin_site.each_context(request),
@@ -302,11 +297,20 @@ class CustomerAdmin(admin.ModelAdmin):
     def data_quality_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        findings = data_quality_report()
+        for finding in findings:
+            # The merge preview takes two: the first of a group with each of the others.
+            finding.rows = [
+                {"fields": item, "merge_pairs": [(ids[0], other) for other in ids[1:]]}
+                for item in finding.sample
+                for ids in [item.get("customer_ids") or []]
+            ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Customer data quality",
             "opts": self.model._meta,
-            "findings": data_quality_report(),
+            "findings": findings,
+            "can_merge": self.has_change_permission(request),
         }
         return render(request, "admin/customers/customer/data_quality.html", context)
 

@@ -1,19 +1,16 @@
 """Streaming CSV export of customers with their identities (admin, API and command share it)."""
 
-import csv
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from .models import Identity
+from cxhub import csvsafe
+
+from .models import PROFILE_FIELDS, Identity
 
 EXPORT_COLUMNS = (
     "id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "lifecycle_stage",
+    *PROFILE_FIELDS,
     "business_units",
     "emails",
     "phones",
@@ -60,14 +57,7 @@ def customer_rows(queryset: QuerySet) -> Iterator[list]:
 
 
 def customer_csv_rows(queryset: QuerySet) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())
     yield writer.writerow(EXPORT_COLUMNS)
     for row in customer_rows(queryset):
-        yield writer.writerow([_safe(v) for v in row])
-
-
-def _safe(value):
-    """Neutralise spreadsheet formulas in exported text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit():
-        return "'" + value
-    return value
+        yield writer.writerow(row)

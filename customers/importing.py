@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from cxhub import csvsafe
+
 from .identities import InvalidIdentity, normalize_identity
 from .models import BusinessUnit, Customer, IdentityKind, ImportRun, LifecycleStage
 from .services import resolve_customers
@@ -269,7 +271,7 @@ def schedule_recompute() -> None:
 
 
 def write_error_report(errors: list[RowError], stream) -> None:
-    writer = csv.writer(stream)
+    writer = csvsafe.writer(stream)
     writer.writerow(["row", "column", "value", "error"])
     for error in errors:
         writer.writerow([error.row, error.column, error.value, error.error])

@@ -32,6 +32,9 @@ from cxhub.db import array_literal
 from . import pipeline
 from .errors import AlreadyMerged, CannotUnmerge, CustomerNotFound, MergeNotAllowed
 from .models import (
+    CONTACT_PREFERENCE_FIELDS,
+    PROFILE_FIELDS,
+    QUIET_HOURS_FIELDS,
     Consent,
     Customer,
     DirtyCustomer,
@@ -45,18 +48,7 @@ from .models import (
 )
 
 # Customer fields merged by survivorship (identities, units and relations are handled apart).
-SURVIVORSHIP_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "lifecycle_stage",
-    "preferred_channel",
-    "language",
-    "timezone",
-    "quiet_hours_start",
-    "quiet_hours_end",
-)
+SURVIVORSHIP_FIELDS = PROFILE_FIELDS + CONTACT_PREFERENCE_FIELDS + QUIET_HOURS_FIELDS
 
 
 @dataclass(frozen=True)

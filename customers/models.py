@@ -26,6 +26,15 @@ class LifecycleStage(models.TextChoices):
     CHURNED = "churned", "Churned"
 
 
+# The customer profile's fields, named once: the API serializers, the CSV export, merge
+# survivorship, the segment ``attr`` conditions and the data generator build their lists
+# from these (``attributes`` holds everything else).
+PROFILE_FIELDS = ("first_name", "last_name", "email", "phone", "lifecycle_stage")
+CONTACT_PREFERENCE_FIELDS = ("preferred_channel", "language")
+QUIET_HOURS_FIELDS = ("timezone", "quiet_hours_start", "quiet_hours_end")
+TIMESTAMP_FIELDS = ("created_at", "updated_at", "last_seen_at")
+
+
 class Customer(models.Model):
     """One person: the survivor of every profile resolved into it."""
 
@@ -172,6 +181,43 @@ class DirtyCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DirtyHandlerFailure(models.Model):
+    """A dirty-customer handler failed on this customer: the handler's own pending work.
+
+    The other handlers and the other customers of the batch went on; this row is retried by
+    the sweep with growing delays, counts its attempts, and after ``pipeline.MAX_ATTEMPTS`` is
+    set aside (shown in the admin with its error) until someone retries it or a later success
+    for the customer clears it.
+    """
+
+    handler = models.CharField(max_length=50)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    attempts = models.PositiveIntegerField(default=1)
+    error = models.TextField(blank=True)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    set_aside = models.BooleanField(
+        default=False, help_text="Failed too often: no longer retried on its own."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["handler", "customer"], name="dirty_failure_handler_customer_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=models.Q(set_aside=False), name="dirty_failure_due_idx"
+            ),
+            models.Index(fields=["customer"], name="dirty_failure_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} failed on customer {self.customer_id} ({self.attempts}×)"
 
 
 class SurvivorStrategy(models.TextChoices):

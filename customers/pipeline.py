@@ -7,25 +7,38 @@ Lower apps call ``mark_dirty(customer_ids)`` (on transaction commit). Higher app
     register_dirty_handler("segments", recompute_for_customers)
 
 ``process_dirty_customers`` (a Celery task, also run by a periodic sweep) claims a
-batch of dirty rows, calls every handler with the customer ids, and deletes the rows
-it claimed only after every handler succeeded, so a crash or a broker outage loses
-nothing: the next sweep picks the rows up again.
+batch of dirty rows, calls every handler with the customer ids and deletes the rows it
+claimed, in one transaction: a crash or a broker outage loses nothing, the next sweep
+picks the rows up again.
+
+Handlers are isolated from each other: each runs in its own savepoint. A handler that
+raises is retried on halves of the batch, so the customers it can process go through
+and only those it fails on are left, as ``DirtyHandlerFailure`` rows: that handler's own
+pending work for that customer. The sweep retries them with growing delays, counting
+attempts; after ``MAX_ATTEMPTS`` a row is set aside, with its error, in the admin. So one
+failing handler (or one customer it chokes on) never holds back the others.
 """
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cxhub.db import array_literal
 
-from .models import DirtyCustomer
+from .models import DirtyCustomer, DirtyHandlerFailure
 
 logger = logging.getLogger("cxhub.pipeline")
 
 # pg_try_advisory_xact_lock(namespace, customer): the customer is being processed by a worker.
 LOCK_NAMESPACE = 0x44495254
+
+# A failing (handler, customer) is retried after 1, 2, 4, … minutes (at most an hour), then set aside.
+MAX_ATTEMPTS = 5
+MAX_RETRY_DELAY = timedelta(hours=1)
 
 DirtyHandler = Callable[[list[int]], None]
 _handlers: dict[str, DirtyHandler] = {}
@@ -71,7 +84,8 @@ def _schedule_processing() -> None:
 
 
 def process_dirty_customers(*, batch_size: int = 1000, max_batches: int | None = None) -> int:
-    """Process dirty customers in batches until none are left; return how many were processed."""
+    """Process dirty customers in batches until none are left, then retry the handler failures
+    that are due; return how many customers the marks named."""
     processed = 0
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -80,11 +94,12 @@ def process_dirty_customers(*, batch_size: int = 1000, max_batches: int | None =
             break
         processed += count
         batches += 1
+    retry_failed_handlers(batch_size=batch_size)
     return processed
 
 
 def _process_one_batch(batch_size: int) -> int:
-    """Claim up to ``batch_size`` marks, run every handler once over their customers, delete the marks.
+    """Claim up to ``batch_size`` marks, run each handler once over their customers, delete the marks.
 
     A mark added while we work is a new row, so it is processed again by a later batch.
     """
@@ -93,14 +108,176 @@ def _process_one_batch(batch_size: int) -> int:
         if not claimed:
             return 0
         ids = sorted({customer_id for _, customer_id in claimed})
-        for name, handler in _handlers.items():
-            try:
-                handler(ids)
-            except Exception:
-                logger.exception("Dirty-customer handler %s failed; the batch stays queued.", name)
-                raise
+        failed = {name: run_isolated(name, handler, ids) for name, handler in _handlers.items()}
+        _settle(ids, failed)
         DirtyCustomer.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
     return len(ids)
+
+
+def run_isolated(name: str, handler: DirtyHandler, ids: list[int]) -> dict[int, str]:
+    """Run ``handler`` over ``ids`` in a savepoint; return {customer id: error} for those it failed on.
+
+    On failure the failing part is split in two and each half retried, down to the customer
+    that fails (log2(n) more calls). When both halves fail the failure is taken as general
+    (a broken handler, the database gone) and every customer of that part is returned, so a
+    broken handler costs three calls a batch, not one per customer.
+    """
+    error = _attempt(name, handler, ids, log=True)
+    return {} if error is None else _narrow(name, handler, ids, error)
+
+
+def _narrow(name: str, handler: DirtyHandler, ids: list[int], error: str) -> dict[int, str]:
+    """``ids`` fail together with ``error``: find which of them the handler fails on."""
+    if len(ids) == 1:
+        return {ids[0]: error}
+    halves = (ids[: len(ids) // 2], ids[len(ids) // 2 :])
+    errors = [_attempt(name, handler, half) for half in halves]
+    if errors[0] is not None and errors[1] is not None:
+        return {pk: message for half, message in zip(halves, errors, strict=True) for pk in half}
+    failing = 0 if errors[0] is not None else 1
+    return _narrow(name, handler, halves[failing], errors[failing])
+
+
+def _attempt(name: str, handler: DirtyHandler, ids: list[int], *, log: bool = False) -> str | None:
+    """None when ``handler(ids)`` succeeded (its writes kept), else the error (its writes undone)."""
+    try:
+        with transaction.atomic():
+            handler(ids)
+    except Exception as exc:
+        if log:
+            logger.exception("Dirty-customer handler %s failed on a batch of %d customer(s)", name, len(ids))
+        return _describe(exc)
+    return None
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _settle(ids: list[int], failed: dict[str, dict[int, str]]) -> None:
+    """Record this pass's failures (attempts counted) and clear the old failures of what succeeded."""
+    if not any(failed.values()):  # the usual case: one statement, one array parameter
+        _clear_failures(ids)
+        return
+    cleared = Q()
+    for name, errors in failed.items():
+        succeeded = [pk for pk in ids if pk not in errors]
+        if succeeded:
+            cleared |= Q(handler=name, customer_id__in=succeeded)
+    if cleared:
+        DirtyHandlerFailure.objects.filter(cleared).delete()
+    for name, errors in failed.items():
+        if errors:
+            _record_failures(name, errors)
+
+
+def _clear_failures(ids: list[int]) -> None:
+    if connection.vendor != "postgresql":
+        DirtyHandlerFailure.objects.filter(customer_id__in=ids).delete()
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {DirtyHandlerFailure._meta.db_table} WHERE customer_id = ANY(%s::bigint[])",
+            [array_literal(ids)],
+        )
+
+
+def _record_failures(name: str, errors: dict[int, str]) -> None:
+    now = timezone.now()
+    existing = {
+        row.customer_id: row
+        for row in DirtyHandlerFailure.objects.select_for_update().filter(
+            handler=name, customer_id__in=list(errors)
+        )
+    }
+    new = []
+    for customer_id, error in errors.items():
+        row = existing.get(customer_id)
+        if row is None:
+            new.append(
+                DirtyHandlerFailure(
+                    handler=name,
+                    customer_id=customer_id,
+                    attempts=1,
+                    error=error,
+                    first_failed_at=now,
+                    last_failed_at=now,
+                    next_attempt_at=now + _retry_delay(1),
+                )
+            )
+            continue
+        row.attempts += 1
+        row.error, row.last_failed_at = error, now
+        row.next_attempt_at = now + _retry_delay(row.attempts)
+        row.set_aside = row.attempts >= MAX_ATTEMPTS
+    # A concurrent worker may have recorded the same pair meanwhile: theirs stands.
+    DirtyHandlerFailure.objects.bulk_create(new, ignore_conflicts=True)
+    if existing:
+        DirtyHandlerFailure.objects.bulk_update(
+            list(existing.values()), ["attempts", "error", "last_failed_at", "next_attempt_at", "set_aside"]
+        )
+    set_aside = [row for row in existing.values() if row.set_aside]
+    if set_aside:
+        logger.error(
+            "Dirty-customer handler %s set aside %d customer(s) after %d attempts",
+            name,
+            len(set_aside),
+            MAX_ATTEMPTS,
+        )
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return min(timedelta(minutes=2 ** (attempts - 1)), MAX_RETRY_DELAY)
+
+
+def retry_failed_handlers(*, batch_size: int = 1000) -> int:
+    """Re-run each handler for the customers it failed on whose retry is due; return how many succeeded."""
+    succeeded = 0
+    with transaction.atomic():
+        due = _claim_due_failures(batch_size)
+        by_handler: dict[str, list[int]] = {}
+        for name, customer_id in due:
+            by_handler.setdefault(name, []).append(customer_id)
+        for name, ids in by_handler.items():
+            handler = _handlers.get(name)
+            if handler is None:  # no longer registered: nothing left to do for it
+                DirtyHandlerFailure.objects.filter(handler=name, customer_id__in=ids).delete()
+                continue
+            ids = sorted(ids)
+            errors = run_isolated(name, handler, ids)
+            done = [pk for pk in ids if pk not in errors]
+            if done:
+                DirtyHandlerFailure.objects.filter(handler=name, customer_id__in=done).delete()
+                succeeded += len(done)
+            if errors:
+                _record_failures(name, errors)
+    return succeeded
+
+
+def _claim_due_failures(limit: int) -> list[tuple[str, int]]:
+    """(handler, customer id) of failures due for a retry that this worker may process now."""
+    now = timezone.now()
+    due = DirtyHandlerFailure.objects.filter(set_aside=False, next_attempt_at__lte=now)
+    if connection.vendor != "postgresql":
+        return list(due.order_by("next_attempt_at", "pk").values_list("handler", "customer_id")[:limit])
+    table = DirtyHandlerFailure._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH due AS MATERIALIZED (SELECT handler, customer_id FROM {table} "
+            "  WHERE NOT set_aside AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s "
+            "  FOR UPDATE SKIP LOCKED) "
+            "SELECT handler, customer_id FROM due "
+            "WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)",
+            [now, limit, LOCK_NAMESPACE],
+        )
+        return cursor.fetchall()
+
+
+def retry_set_aside(*, failure_ids: Iterable[int]) -> int:
+    """Put set-aside failures back in line for the next sweep (the admin's "retry now")."""
+    return DirtyHandlerFailure.objects.filter(pk__in=list(failure_ids)).update(
+        set_aside=False, next_attempt_at=timezone.now()
+    )
 
 
 def _claim(batch_size: int) -> list[tuple[int, int]]:

@@ -4,7 +4,7 @@ from django.db.models import Q
 
 from audit.models import AuditEvent
 
-from .models import Consent, Customer, DirtyCustomer, Identity, MergeEvent
+from .models import Consent, Customer, DirtyCustomer, DirtyHandlerFailure, Identity, MergeEvent
 from .personal_data import DELETE, KEEP, register_personal_data
 
 MERGE_EXPORT_FIELDS = (
@@ -79,6 +79,7 @@ def register() -> None:
         erase=DELETE,
     )
     register_personal_data(DirtyCustomer, section="dirty_marks", erase=DELETE)
+    register_personal_data(DirtyHandlerFailure, section="dirty_handler_failures", erase=DELETE)
     register_personal_data(
         MergeEvent,
         section="merges",

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Consent, ConsentPurpose, Customer, Identity
+from .models import Consent, ConsentPurpose, Customer, Identity, MergeEvent
 
 MAX_MERGE_CHAIN = 50
 # Purposes a customer may be contacted for until they say no; everything else needs a grant.
@@ -17,19 +17,12 @@ OPT_OUT_PURPOSES = frozenset({ConsentPurpose.SERVICE})
 ALL_CHANNELS = "all"
 
 
-def survivor_id(customer_id: int) -> int | None:
-    """The id of the live profile ``customer_id`` was merged into (itself if live); None if unknown."""
-    current = int(customer_id)
-    for _ in range(MAX_MERGE_CHAIN):
-        row = Customer.objects.filter(pk=current).values_list("merged_into_id", flat=True).first()
-        if row is None:
-            return current if Customer.objects.filter(pk=current).exists() else None
-        current = row
-    return current
-
-
 def survivor_ids(customer_ids) -> dict[int, int]:
-    """Map many ids to their live survivors; unknown ids are left out."""
+    """Map many ids to their live survivors (a live id maps to itself); unknown ids are left out.
+
+    The one place that follows merged ids: the API (``customers.api.mixins.FollowMergedMixin``),
+    the 360 page, ingest and every service that takes a customer id go through it.
+    """
     result: dict[int, int] = {}
     pending = {int(i): int(i) for i in customer_ids}
     for _ in range(MAX_MERGE_CHAIN):
@@ -54,6 +47,12 @@ def erased_ids(customer_ids) -> set[int]:
     if not ids:
         return set()
     return set(Customer.objects.filter(pk__in=ids, erased_at__isnull=False).values_list("pk", flat=True))
+
+
+def survivor_id(customer_id: int) -> int | None:
+    """The id of the live profile ``customer_id`` was merged into (itself if live); None if unknown."""
+    customer_id = int(customer_id)
+    return survivor_ids([customer_id]).get(customer_id)
 
 
 def consent_state(*, customer_id: int, at: datetime | None = None) -> dict[tuple[str, str], Consent]:
@@ -189,9 +188,10 @@ def identities_of(*, customer_id: int) -> QuerySet[Identity]:
     return Identity.objects.filter(customer_id=customer_id).order_by("kind", "namespace", "created_at", "id")
 
 
-def merge_history(*, customer_id: int):
-    from .models import MergeEvent
-
-    return MergeEvent.objects.filter(Q(survivor_id=customer_id) | Q(merged_id=customer_id)).select_related(
-        "survivor", "merged", "actor"
+def merge_history(*, customer_id: int) -> QuerySet[MergeEvent]:
+    """Merges into and out of this customer, newest first (the 360 page and the API read it)."""
+    return (
+        MergeEvent.objects.filter(Q(survivor_id=customer_id) | Q(merged_id=customer_id))
+        .select_related("survivor", "merged", "actor")
+        .order_by("-created_at", "-id")
     )

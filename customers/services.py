@@ -21,7 +21,15 @@ from cxhub.errors import Conflict, DomainError
 
 from . import pipeline
 from .errors import InvalidConsent
-from .models import Consent, ConsentPurpose, Customer, Identity
+from .models import (
+    CONTACT_PREFERENCE_FIELDS,
+    PROFILE_FIELDS,
+    QUIET_HOURS_FIELDS,
+    Consent,
+    ConsentPurpose,
+    Customer,
+    Identity,
+)
 from .resolution import (
     IdentityKey,
     Resolution,
@@ -201,21 +209,17 @@ def set_contact_preferences(
 
 # --- direct profile edits ---------------------------------------------------------------------
 
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "lifecycle_stage",
+# What a direct edit may change (email and phone change through identities).
+EDITABLE_FIELDS = (
+    *(name for name in PROFILE_FIELDS if name not in ("email", "phone")),
     "attributes",
-    "preferred_channel",
-    "language",
-    "timezone",
-    "quiet_hours_start",
-    "quiet_hours_end",
+    *CONTACT_PREFERENCE_FIELDS,
+    *QUIET_HOURS_FIELDS,
 )
 
 
 def _validate_profile(fields: dict) -> dict:
-    clean = {name: value for name, value in fields.items() if name in PROFILE_FIELDS}
+    clean = {name: value for name, value in fields.items() if name in EDITABLE_FIELDS}
     if clean.get("timezone"):
         try:
             ZoneInfo(clean["timezone"])

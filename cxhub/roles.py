@@ -32,6 +32,8 @@ SCOPES = (
     "metrics:write",
     "journeys:read",
     "journeys:write",
+    "cases:read",
+    "cases:write",
     "messages:read",
     "messages:write",
     "campaigns:read",
@@ -47,6 +49,8 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "segments:read",
         "metrics:read",
         "journeys:read",
+        "cases:read",
+        "cases:write",
         "messages:read",
     },
     # A team lead does what an agent does, assigns and resolves the team's exceptions
@@ -59,6 +63,8 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "metrics:read",
         "journeys:read",
         "journeys:write",
+        "cases:read",
+        "cases:write",
         "messages:read",
     },
     MARKETER: {
@@ -123,6 +129,8 @@ def user_roles(user) -> set[str]:
         return set()
     if user.is_superuser:
         return set(ROLES)
+    if not hasattr(user, "groups"):  # an API client: scopes, no roles
+        return set()
     cached = getattr(user, "_cxhub_roles", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
@@ -135,6 +143,15 @@ def user_scopes(user) -> set[str]:
     for role in user_roles(user):
         scopes |= ROLE_SCOPES[role]
     return scopes
+
+
+def has_scope(user, scope: str) -> bool:
+    return scope in user_scopes(user)
+
+
+def roles_with_scope(scope: str) -> tuple[str, ...]:
+    """The roles whose members hold ``scope`` (for panels and menus that follow the API's rules)."""
+    return tuple(role for role in ROLES if scope in ROLE_SCOPES[role])
 
 
 def has_role(user, *roles: str) -> bool:
@@ -164,6 +181,22 @@ def role_required(*roles: str) -> Callable:
     return decorator
 
 
+def scope_required(scope: str) -> Callable:
+    """View decorator for pages that do what an API scope allows: the user's roles must grant
+    ``scope``, so a page and its API endpoint can never disagree about who may act."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_scope(request.user, scope):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 class RoleRequiredMixin(AccessMixin):
     """Class-based twin of ``role_required``; set ``allowed_roles``."""
 
@@ -185,6 +218,7 @@ def roles_context(request) -> dict:
         "is_team_lead": TEAM_LEAD in roles,
         "is_marketer": MARKETER in roles,
         "is_cx_admin": ADMIN in roles,
+        "user_scopes": {scope for role in roles for scope in ROLE_SCOPES[role]},
     }
 
 

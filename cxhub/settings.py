@@ -5,10 +5,12 @@ folder and Celery tasks run eagerly in-process. Production sets DATABASE_URL,
 CELERY_BROKER_URL, SECRET_KEY and uses ``cxhub.settings_production``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from kombu import Queue
 
 from cxhub.api.tags import TAGS as API_TAGS
@@ -36,6 +38,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "csp",
+    "axes",
     "cxhub",
     "audit",
     "customers",
@@ -51,16 +55,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "cxhub.replicas.ReplicaReadsMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "cxhub.middleware.RejectNulCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.context.AuditContextMiddleware",
     "cxhub.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a locked-out login into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cxhub.urls"
@@ -116,7 +124,14 @@ USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # An unreachable cache must fail fast: the throttle then counts locally (cxhub.api.throttling).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -126,6 +141,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user name (or from
+# one address) the account (or address) is locked for AXES_COOLOFF_TIME, whatever the password.
+AUTHENTICATION_BACKENDS = [
+    "cxhub.auth.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Password reset links are valid this long (Django's default is 3 days).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=24 * 3600)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -168,6 +197,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
+# A worker child killed mid-task (OOM, SIGKILL) gives its message back to the queue instead of
+# acknowledging it: with acks_late alone the task would be lost.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Queuing from a web request fails fast when the broker or result backend is down: the request
+# answers in its normal time and the beat sweeps (dirty customers, stale runs) pick the work up.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1.0}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 0}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's database scheduler behind a PostgreSQL advisory lock: one beat sends.
@@ -203,6 +242,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
     # Segments: queue full recomputes of hourly / daily (and real-time) segments that are due.
     "segments-recompute-due": {"task": "segments.recompute_due", "schedule": 300.0},
+    # Segments: queue again recomputes whose run stayed queued (a lost task, a killed worker).
+    "segments-requeue-stale-runs": {"task": "segments.requeue_stale_runs", "schedule": 300.0},
     # Journeys: SLA breaches, stalls and abandonments due (time-based exceptions).
     "journeys-detect-time-exceptions": {"task": "journeys.detect_time_exceptions", "schedule": 60.0},
     "journeys-requeue-webhooks": {"task": "journeys.requeue_webhook_deliveries", "schedule": 120.0},
@@ -241,7 +282,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "cxhub.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "cxhub.api.schema.CxHubAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cxhub.api.parsers.StrictJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -260,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentPurposeEnum": "customers.models.ConsentPurpose",
         "SurveyKindEnum": "metrics.models.SurveyKind",
         "SegmentKindEnum": "segments.models.SegmentKind",
+        "SegmentRunStatusEnum": "segments.models.RunStatus",
     },
 }
 
@@ -322,6 +364,25 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy on every response (django-csp): no inline script, style or
+# handler anywhere; a template that truly needs an inline <script> or <style> gives it
+# nonce="{{ request.csp_nonce }}" (the nonce is only sent when a page uses it).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# The OpenAPI schema and Swagger UI: open on a laptop, login (or an API token) in production.
+API_DOCS_REQUIRE_LOGIN = env.bool("API_DOCS_REQUIRE_LOGIN", default=False)
 
 LOGGING = {
     "version": 1,

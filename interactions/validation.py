@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from customers.identities import InvalidIdentity, normalize_identity
+from cxhub.jsonguard import MAX_DATA_DEPTH, JsonProblem, check_json
 
 from .models import SUMMARY_MAX_LENGTH, Direction
 
@@ -99,12 +100,22 @@ def parse_occurred_at(value, *, name: str = "occurred_at", now: datetime | None 
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ItemError(f"{name}: not a valid datetime.", field=name) from None
-    now = now or timezone.now()
-    if parsed > now + MAX_FUTURE_SKEW:
-        raise ItemError(f"{name}: is in the future.", field=name, code="future_timestamp")
-    if parsed < EARLIEST:
-        raise ItemError(f"{name}: is before 1970.", field=name)
+    problem = event_time_problem(parsed, now=now)
+    if problem is not None:
+        message, code = problem
+        raise ItemError(f"{name}: {message}", field=name, code=code)
     return parsed
+
+
+def event_time_problem(value: datetime, *, now: datetime | None = None) -> tuple[str, str] | None:
+    """The time rule for anything that happened (interactions, survey responses): not before
+    1970 and not more than ``MAX_FUTURE_SKEW`` ahead of the server clock. (message, code) or None."""
+    now = now or timezone.now()
+    if value > now + MAX_FUTURE_SKEW:
+        return "is in the future.", "future_timestamp"
+    if value < EARLIEST:
+        return "is before 1970.", "invalid"
+    return None
 
 
 def parse_value(item: dict) -> Decimal | None:
@@ -156,6 +167,10 @@ def json_object(raw, name: str, *, limit: int = MAX_PROPERTIES_BYTES) -> dict:
         raise ItemError(f"{name}: must be a JSON object.", field=name)
     if not raw:
         return raw
+    try:  # depth first: encoding a very deep value would fail on recursion
+        check_json(raw, path=name, max_depth=MAX_DATA_DEPTH, allow_nul=True)
+    except JsonProblem as problem:
+        raise ItemError(f"{problem.path}: {problem.message}", field=name) from None
     try:
         encoded = json.dumps(raw, allow_nan=False)
     except (TypeError, ValueError):

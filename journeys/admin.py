@@ -1,4 +1,9 @@
+import secrets
+
+from django import forms
 from django.contrib import admin, messages
+
+from cxhub.roles import ADMIN, has_role
 
 from .models import (
     ActionAudit,
@@ -9,11 +14,12 @@ from .models import (
     JourneyTransition,
     Stage,
     StageAction,
+    WebhookAllowedHost,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from .services import replay_delivery
+from .services import replay_delivery, webhook_targets
 
 
 class StageInline(admin.TabularInline):
@@ -108,9 +114,68 @@ class JourneyExceptionAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    """The secret is shown once, when the endpoint is created; afterwards it can only be replaced."""
+
+    new_secret = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current secret (on a new endpoint: to generate one, shown once).",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("name", "url", "active", "max_attempts", "timeout_seconds")
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            webhook_targets.check_target(url)
+        except webhook_targets.RefusedTarget as exc:
+            raise forms.ValidationError(exc.message) from None
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ("name", "url", "active", "max_attempts", "timeout_seconds")
+    fields = ("name", "url", "new_secret", "active", "max_attempts", "timeout_seconds")
+
+    def save_model(self, request, obj, form, change):
+        new_secret = form.cleaned_data.get("new_secret")
+        if new_secret:
+            obj.secret = new_secret
+        elif not change:
+            obj.secret = secrets.token_urlsafe(32)
+            messages.warning(
+                request,
+                f"Signing secret for {obj.name}: {obj.secret} — copy it now, it will not be shown again.",
+            )
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookAllowedHost)
+class WebhookAllowedHostAdmin(admin.ModelAdmin):
+    """Internal hosts webhooks may reach: only Admins add or remove them."""
+
+    list_display = ("host", "reason", "created_by", "created_at")
+    fields = ("host", "reason")
+
+    def has_add_permission(self, request) -> bool:
+        return has_role(request.user, ADMIN)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return has_role(request.user, ADMIN)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return has_role(request.user, ADMIN)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class AttemptInline(admin.TabularInline):

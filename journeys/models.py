@@ -186,6 +186,16 @@ class ExceptionKind(models.TextChoices):
 
 TIME_BASED_KINDS = ("sla_breached", "stalled", "abandoned")
 
+# Exceptions of one instance that mean the same thing share a family: while one of a family
+# is open, a later one of the same family adds to it instead of opening another.
+EXCEPTION_FAMILIES = {
+    "sla_breached": "overdue",
+    "stalled": "overdue",
+    "abandoned": "overdue",
+    "channel_switch": "channel_switch",
+    "out_of_order": "out_of_order",
+}
+
 
 class JourneyException(models.Model):
     """Something wrong with an instance that an agent should look at."""
@@ -198,6 +208,18 @@ class JourneyException(models.Model):
     )
     detail = models.CharField(max_length=500, blank=True)
     detected_at = models.DateTimeField()
+    # The time by which an agent should have resolved it (detected + JOURNEY_EXCEPTION_SLA_HOURS).
+    due_at = models.DateTimeField(null=True, blank=True)
+    # How many signals of this family were folded into it, and when the last one came.
+    occurrences = models.PositiveIntegerField(default=1)
+    last_detected_at = models.DateTimeField(null=True, blank=True)
+    latest_kind = models.CharField(
+        max_length=20, choices=ExceptionKind.choices, blank=True, help_text="The kind of the latest signal."
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -222,6 +244,14 @@ class JourneyException(models.Model):
         indexes = [
             models.Index(fields=["resolved_at", "-detected_at"], name="jexception_open_idx"),
             models.Index(fields=["instance", "kind"], name="jexception_instance_kind_idx"),
+            models.Index(
+                fields=["due_at"], condition=Q(resolved_at__isnull=True), name="jexception_open_due_idx"
+            ),
+            models.Index(
+                fields=["assigned_to", "due_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="jexception_assignee_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -230,6 +260,10 @@ class JourneyException(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def family(self) -> str:
+        return EXCEPTION_FAMILIES.get(self.kind, self.kind)
 
 
 class WebhookEndpoint(models.Model):
@@ -247,6 +281,31 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WebhookAllowedHost(models.Model):
+    """A host an Admin lets webhooks reach although it is private, loopback or link-local.
+
+    Every other target must resolve to public addresses only, when the endpoint is saved and
+    again at each delivery (a name that later resolves to an internal address is refused).
+    """
+
+    host = models.CharField(
+        max_length=253, unique=True, help_text="Host name or IP address exactly as in the endpoint URL."
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return self.host
+
+    def save(self, *args, **kwargs):
+        self.host = self.host.strip().strip("[]").lower()
+        super().save(*args, **kwargs)
 
 
 class ActionTrigger(models.TextChoices):

@@ -65,17 +65,57 @@ def open_exceptions(*, customer_id: int | None = None) -> QuerySet[JourneyExcept
     return qs.order_by("-detected_at", "-id")
 
 
-def exception_queue(*, kind: str = "", journey: str = "", include_resolved: bool = False):
+QUEUE_SORTS = {
+    "due": ("due_at", "id"),
+    "-due": ("-due_at", "-id"),
+    "detected": ("detected_at", "id"),
+    "-detected": ("-detected_at", "-id"),
+}
+QUEUE_STATES = ("open", "resolved", "all")
+
+
+def exception_queue(
+    *,
+    kind: str = "",
+    journey: str = "",
+    include_resolved: bool = False,
+    state: str = "",
+    assignee: str = "",
+    user=None,
+    overdue: bool = False,
+    customer_id: int | None = None,
+    sort: str = "-detected",
+    now: datetime | None = None,
+) -> QuerySet[JourneyException]:
+    """The exception queue, filtered and sorted in SQL (paginate the result).
+
+    ``state``: open (default) | resolved | all (``include_resolved`` = all);
+    ``assignee``: "me" (``user``), "unassigned", a user id, or "" for anyone;
+    ``sort``: a key of ``QUEUE_SORTS`` (``due``: soonest SLA due first).
+    """
     qs = JourneyException.objects.select_related(
-        "instance__journey", "instance__customer", "stage", "resolved_by"
-    ).order_by("-detected_at", "-id")
-    if not include_resolved:
+        "instance__journey", "instance__customer", "stage", "resolved_by", "assigned_to"
+    )
+    state = state or ("all" if include_resolved else "open")
+    if state == "open":
         qs = qs.filter(resolved_at__isnull=True)
+    elif state == "resolved":
+        qs = qs.filter(resolved_at__isnull=False)
     if kind:
         qs = qs.filter(kind=kind)
     if journey:
         qs = qs.filter(instance__journey__slug=journey)
-    return qs
+    if customer_id is not None:
+        qs = qs.filter(instance__customer_id=customer_id)
+    if assignee == "me" and user is not None:
+        qs = qs.filter(assigned_to=user)
+    elif assignee == "unassigned":
+        qs = qs.filter(assigned_to__isnull=True)
+    elif assignee.isdigit():
+        qs = qs.filter(assigned_to_id=int(assignee))
+    if overdue:
+        qs = qs.filter(resolved_at__isnull=True, due_at__lte=now or timezone.now())
+    return qs.order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["-detected"]))
 
 
 def open_tasks(limit: int = 50) -> list[AgentTask]:
@@ -101,10 +141,24 @@ def customer_journeys_panel(request, customer) -> dict:
 
 
 def home_exceptions_panel(request, customer=None) -> dict:
-    """The home panel: the newest open exceptions and how many are open (two queries)."""
-    exceptions = list(open_exceptions()[:10])
-    total = JourneyException.objects.filter(resolved_at__isnull=True).count()
-    return {"journey_exceptions": exceptions, "open_exception_count": total}
+    """The home panel: the user's own open exceptions, soonest due first, and the counts
+    of theirs, unassigned and all open ones (two queries)."""
+    user = getattr(request, "user", None)
+    mine = list(exception_queue(assignee="me", user=user, sort="due")[:10] if user and user.pk else [])
+    counts = JourneyException.objects.filter(resolved_at__isnull=True).aggregate(
+        total=Count("id"),
+        unassigned=Count("id", filter=Q(assigned_to__isnull=True)),
+        mine=Count("id", filter=Q(assigned_to_id=getattr(user, "pk", None))),
+        overdue=Count("id", filter=Q(due_at__lte=timezone.now())),
+    )
+    return {
+        "journey_exceptions": mine,
+        "open_exception_count": counts["total"],
+        "unassigned_exception_count": counts["unassigned"],
+        "my_exception_count": counts["mine"],
+        "overdue_exception_count": counts["overdue"],
+        "now": timezone.now(),
+    }
 
 
 # --------------------------------------------------------------------------- analytics

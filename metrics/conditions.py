@@ -34,7 +34,7 @@ SCHEMA = {
             "additionalProperties": False,
             "properties": {
                 "kind": {"enum": ["nps", "ces", "csat"]},
-                "within_days": {"type": "integer", "minimum": 1},
+                "within_days": {"type": "integer", "minimum": 1, "maximum": 36500},
             },
         },
         "latest_category": {"enum": list(CATEGORY_RANGES)},

@@ -16,6 +16,60 @@ from .services import create_survey, invite_customer, rebuild_all
 from .services.linking import SOURCE
 
 RESPONSES = 420
+# (username, first name, last name, role): the people who handle the demo contacts.
+DEMO_AGENTS = (
+    ("agent", "Alex", "Morgan", "Agent"),
+    ("priya", "Priya", "Shah", "Agent"),
+    ("tom", "Tom", "Berg", "Agent"),
+    ("lead", "Lee", "Carter", "Team lead"),
+)
+HANDLED_TYPES = ("call", "query", "complaint")
+
+
+def _agents_at_work(*, rng: random.Random, stdout) -> None:
+    """Demo agents (no password until ``ensure_admin``) handle the inbound calls, queries and
+    complaints (with a handle time) and hold some of the open journey exceptions."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from journeys.models import JourneyException
+
+    if Interaction.objects.filter(agent__isnull=False).exists():
+        stdout.write("  agents already at work, skipped")
+        return
+    agents = []
+    for username, first, last, role in DEMO_AGENTS:
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"first_name": first, "last_name": last}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        group = Group.objects.filter(name=role).first()
+        if group:
+            user.groups.add(group)
+        if role == "Agent":
+            agents.append(user)
+    handled = list(
+        Interaction.objects.filter(direction=Direction.INBOUND, type__in=HANDLED_TYPES)
+        .only("pk")
+        .order_by("pk")
+    )
+    for row in handled:
+        row.agent = rng.choice(agents)
+        row.duration_seconds = int(rng.lognormvariate(5.4, 0.6))  # median ≈ 220 s
+    Interaction.objects.bulk_update(handled, ["agent", "duration_seconds"], batch_size=1000)
+    waiting = list(JourneyException.objects.filter(resolved_at__isnull=True).order_by("due_at", "pk"))
+    now = timezone.now()
+    for exception in waiting[: len(waiting) // 2]:
+        exception.assigned_to, exception.assigned_at = rng.choice(agents), now
+    JourneyException.objects.bulk_update(waiting, ["assigned_to", "assigned_at"])
+    stdout.write(
+        f"  {len(agents)} agents handled {len(handled)} contacts; {len(waiting) // 2} of "
+        f"{len(waiting)} open exceptions assigned"
+    )
+
+
 SURVEYS = (
     # name, kind, question, channel, touchpoint, trigger type, trigger outcome
     (
@@ -94,6 +148,7 @@ def _comment(kind: str, score: int, rng: random.Random) -> str:
 
 @transaction.atomic
 def seed(*, rng: random.Random, stdout) -> None:
+    _agents_at_work(rng=rng, stdout=stdout)
     if Survey.objects.exists():
         stdout.write("  surveys already present, skipped")
         return

@@ -45,3 +45,14 @@ def home_cases_context(request, customer=None) -> dict:
         .order_by("mine", "due_at")[:HOME_CASES]
     )
     return {"cases": cases}
+
+
+NEXT_BEST_PURPOSES = ("service", "marketing")
+
+
+def next_best_channel_context(request, customer) -> dict:
+    """The channel to use now for a service message and for marketing, with the reasons (nine queries)."""
+    from .next_best_channel import next_best_channels
+
+    found = next_best_channels(customer=customer, purposes=list(NEXT_BEST_PURPOSES))
+    return {"next_best": [(purpose, found[purpose]) for purpose in NEXT_BEST_PURPOSES]}

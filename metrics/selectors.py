@@ -38,6 +38,8 @@ def parse_bound(value: str | None, *, field: str, end: bool = False) -> datetime
         day = None
     if day is None:
         return parse_instant(value, field=field, allow_date=False)
+    if not 1 <= day.year <= 9998:
+        raise DomainError(f"{field}: {value!r} is out of range.", field=field)
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start + timedelta(days=1) if end else start
 

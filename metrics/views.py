@@ -8,11 +8,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cxhub.errors import DomainError
-from cxhub.roles import ADMIN, MARKETER, SERVICE_ROLES, role_required
+from cxhub.roles import ADMIN, MARKETER, SUPERVISOR_ROLES, role_required, scope_required
 from interactions.models import Channel
 
-from . import dashboard, services
+from . import agents, charts, dashboard, selectors, services
 from .models import CaseStatus, FollowUpCase
+from .permissions import CASE_ACTION_SCOPES
 from .services.invitations import InvalidInvitation, invitation_for_token, respond_with_token
 
 
@@ -63,7 +64,46 @@ def metrics_dashboard(request):
     return render(request, "metrics/dashboard.html", dashboard.dashboard_context(request.GET))
 
 
-@role_required(*SERVICE_ROLES)
+@role_required(*SUPERVISOR_ROLES)
+def agents_dashboard(request):
+    """Agent workload and performance for team leads and admins."""
+    try:
+        since = selectors.parse_bound(request.GET.get("since"), field="since")
+        until = selectors.parse_bound(request.GET.get("until"), field="until", end=True)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        since = until = None
+    figures = agents.agent_metrics(since=since, until=until)
+    trend = agents.team_trend()
+    context = {
+        **figures,
+        "since": request.GET.get("since", "") if since else "",
+        "until": request.GET.get("until", "") if until else "",
+        "handled_chart": charts.bars_svg(
+            [(a["name"], a["handled"]) for a in figures["agents"]],
+            label="Contacts handled per agent",
+            axis_title="Contacts handled in the period",
+        ),
+        "fcr_trend": charts.trend_svg(
+            trend,
+            value_key="first_contact_resolution",
+            low=0,
+            high=100,
+            label="Team first-contact resolution by week",
+        ),
+        "csat_trend": charts.trend_svg(trend, value_key="csat", low=0, high=100, label="Team CSAT by week"),
+        "handled_trend": charts.trend_svg(
+            trend,
+            value_key="handled",
+            low=0,
+            high=max([p["handled"] for p in trend] + [1]),
+            label="Contacts handled by week",
+        ),
+    }
+    return render(request, "metrics/agents.html", context)
+
+
+@scope_required(CASE_ACTION_SCOPES["list"])
 def case_list(request):
     cases = FollowUpCase.objects.select_related("customer", "assigned_to", "response__survey")
     status = request.GET.get("status", "open")
@@ -77,7 +117,7 @@ def case_list(request):
     return render(request, "metrics/cases.html", {"page": page, "status": status})
 
 
-@role_required(*SERVICE_ROLES)
+@scope_required(CASE_ACTION_SCOPES["view"])
 def case_detail(request, pk: int):
     case = get_object_or_404(
         FollowUpCase.objects.select_related("customer", "assigned_to", "closed_by", "response__survey"), pk=pk
@@ -87,7 +127,7 @@ def case_detail(request, pk: int):
 
 
 @require_POST
-@role_required(*SERVICE_ROLES)
+@scope_required(CASE_ACTION_SCOPES["assign"])
 def case_assign(request, pk: int):
     case = get_object_or_404(FollowUpCase, pk=pk)
     try:
@@ -99,7 +139,7 @@ def case_assign(request, pk: int):
 
 
 @require_POST
-@role_required(*SERVICE_ROLES)
+@scope_required(CASE_ACTION_SCOPES["close"])
 def case_close(request, pk: int):
     case = get_object_or_404(FollowUpCase.objects.select_related("customer"), pk=pk)
     try:

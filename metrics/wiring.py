@@ -3,15 +3,19 @@
 from customers.merging import register_customer_relation
 from customers.panels import Panel, register_panel
 from customers.pipeline import register_dirty_handler
-from cxhub.roles import SERVICE_ROLES
+from cxhub.roles import roles_with_scope
 from segments.registry import KpiProvider, register_condition, register_kpi_provider
 
-from . import conditions, panels, segment_kpis, services
+from . import channel_evidence, conditions, next_best_channel, panels, segment_kpis, services
 from .models import FollowUpCase, SurveyInvitation, SurveyResponse
+from .permissions import CASE_ACTION_SCOPES
 
 
 def connect() -> None:
     register_dirty_handler("metrics", services.on_dirty_customers)
+    # The next best channel reads campaign holdout results and bounces from outbound messaging.
+    next_best_channel.register_response_rates(channel_evidence.campaign_response)
+    next_best_channel.register_bounces(channel_evidence.bounces)
     register_condition(
         "survey",
         schema=conditions.SCHEMA,
@@ -39,13 +43,23 @@ def connect() -> None:
     )
     register_panel(
         Panel(
+            name="next_best_channel",
+            title="Next best channel",
+            template="metrics/panels/next_best_channel.html",
+            context=panels.next_best_channel_context,
+            placement="customer",
+            order=15,
+        )
+    )
+    register_panel(
+        Panel(
             name="follow_up_cases",
             title="Follow-up cases",
             template="metrics/panels/home_cases.html",
             context=panels.home_cases_context,
             placement="home",
             order=30,
-            roles=SERVICE_ROLES,  # the people who work follow-up cases
+            roles=roles_with_scope(CASE_ACTION_SCOPES["list"]),  # the people who work follow-up cases
         )
     )
     # Responses, invitations and follow-up cases move to the survivor when customers merge.

@@ -10,9 +10,7 @@ from .models import CustomerScore, ModelRun
 
 
 def _pretty(value) -> str:
-    return format_html(
-        "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, default=str)
-    )
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, default=str))
 
 
 @admin.register(ModelRun)

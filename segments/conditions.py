@@ -26,7 +26,14 @@ from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import Exact, In
 from django.utils.dateparse import parse_date
 
-from customers.models import Consent, Customer, Identity
+from customers.models import (
+    CONTACT_PREFERENCE_FIELDS,
+    PROFILE_FIELDS,
+    TIMESTAMP_FIELDS,
+    Consent,
+    Customer,
+    Identity,
+)
 from cxhub.errors import DomainError
 from cxhub.timeparse import parse_instant
 from interactions.models import Channel, Interaction
@@ -38,16 +45,8 @@ from .registry import CompileContext, _base_schema, register_condition
 NOTHING = Q(pk__in=[])
 EVERYTHING = Q()
 
-TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "lifecycle_stage",
-    "preferred_channel",
-    "language",
-)
-DATETIME_FIELDS = ("created_at", "updated_at", "last_seen_at")
+TEXT_FIELDS = PROFILE_FIELDS + CONTACT_PREFERENCE_FIELDS
+DATETIME_FIELDS = TIMESTAMP_FIELDS
 NULLABLE_FIELDS = ("last_seen_at",)
 LOOKUP = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 

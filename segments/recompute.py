@@ -290,9 +290,13 @@ def partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target)
     return added, removed
 
 
-def prune_descendants(cursor, segment: Segment, now) -> None:
+def prune_descendants(cursor, segment: Segment, now, _seen: set[int] | None = None) -> None:
     """Micro-segments are subsets of their parent: drop children's members the parent lost."""
+    seen = _seen if _seen is not None else {segment.pk}
     for child in Segment.objects.filter(parent=segment).order_by("pk"):
+        if child.pk in seen:  # a parent cycle (refused on save): never follow it round
+            continue
+        seen.add(child.pk)
         lock(child.pk)
         gone = (
             f"WHERE {MEMBERSHIP}.segment_id = %s AND NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} p "
@@ -306,7 +310,7 @@ def prune_descendants(cursor, segment: Segment, now) -> None:
         cursor.execute(f"DELETE FROM {MEMBERSHIP} {gone}", [child.pk, segment.pk])
         if cursor.rowcount:
             update_count(child.pk)
-        prune_descendants(cursor, child, now)
+        prune_descendants(cursor, child, now, seen)
 
 
 def update_count(segment_id: int, **extra) -> int:

@@ -6,15 +6,17 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer, Identity
+from customers.selectors import survivor_ids
 
 from .compiler import segment_queryset
-from .errors import InvalidRule, RecomputeNotAllowed
+from .errors import InvalidRule, RecomputeNotAllowed, SegmentCycle
 from .models import (
     MovementKind,
     Refresh,
@@ -37,7 +39,7 @@ from .recompute import (
     target_sql,
     update_count,
 )
-from .validation import check_no_cycle, validate_rules
+from .validation import check_no_cycle, stored_cycle, validate_rules
 
 logger = logging.getLogger("cxhub.segments")
 
@@ -62,9 +64,26 @@ def validate_definition(
         segment_queryset(rules, parent=parent).query.sql_with_params()
 
 
+# One advisory lock for the whole segment graph (distinct from the per-segment recompute locks).
+GRAPH_LOCK_KEY = 0x5E7 << 32  # recompute locks are 0x5E6 << 32 | segment id
+
+
+def lock_segment_graph() -> None:
+    """Serialise changes to the segment graph until the transaction ends (PostgreSQL).
+
+    Two edits that each add one edge of a cycle (c → d and d → c) would otherwise both pass
+    the cycle check, each before the other commits. SQLite's write transaction serialises them.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GRAPH_LOCK_KEY])
+
+
 @transaction.atomic
 def save_segment(*, segment: Segment, actor=None) -> Segment:
-    """Validate and save a segment definition (new or changed)."""
+    """Validate and save a segment definition (new or changed), race-free against other edits:
+    the cycle check and the save run under the graph lock, so the check sees every committed edge."""
+    lock_segment_graph()
     validate_definition(
         rules=segment.rules,
         kind=segment.kind,
@@ -78,9 +97,11 @@ def save_segment(*, segment: Segment, actor=None) -> Segment:
     return segment
 
 
+@transaction.atomic
 def delete_segment(*, segment: Segment) -> None:
     from .validation import referenced_segments
 
+    lock_segment_graph()
     users = [
         other.slug
         for other in Segment.objects.exclude(pk=segment.pk).only("slug", "rules")
@@ -124,10 +145,19 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
     """
     if not segment.is_dynamic:
         raise RecomputeNotAllowed("Static segments are frozen lists; they are not recomputed.")
+    cycle = stored_cycle(segment.pk)
+    if cycle:
+        message = "Segment references form a cycle: " + " → ".join(cycle) + "; not recomputed."
+        logger.error("Recompute of segment %s refused: %s", segment.pk, message)
+        record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=message)
+        raise SegmentCycle(message)
     settings = recompute_settings()
     try:
         with transaction.atomic():
             segment, started = lock_and_load(segment.pk, settings=settings)
+            if run is not None and not SegmentRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).exists():
+                # Completed meanwhile by another delivery of the same task (redelivered or swept).
+                return SegmentRun.objects.get(pk=run.pk)
             with connection.cursor() as cursor:
                 done = full_diff(cursor, segment, started, run=run, trigger=trigger)
                 if done.removed:
@@ -139,6 +169,43 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
         logger.exception("Recompute of segment %s failed", segment.pk)
         record_run(run, segment=segment, trigger=trigger, status=RunStatus.FAILED, error=str(exc)[:2000])
         raise
+
+
+# A queued run whose task has not finished after this long was lost (worker killed before
+# re-delivery was possible, broker outage): the sweep queues it again.
+STALE_RUN_AFTER = timedelta(minutes=10)
+
+
+def requeue_stale_runs(*, now=None) -> int:
+    """Queue again every run still ``queued`` after ``STALE_RUN_AFTER`` (one task per segment).
+
+    Safe if the original task is only slow: a recompute holds the segment's lock and a second
+    delivery finds the run completed and does nothing.
+    """
+    from .tasks import recompute_segment_task
+
+    now = now or timezone.now()
+    stale = (
+        SegmentRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=now - STALE_RUN_AFTER)
+        .order_by("segment_id", "-id")
+        .values_list("pk", "segment_id", "trigger")
+    )
+    seen: set[int] = set()
+    queued = 0
+    for run_id, segment_id, trigger in stale:
+        if segment_id in seen:
+            continue
+        seen.add(segment_id)
+        # Older queued runs of the segment are covered by this one.
+        SegmentRun.objects.filter(segment_id=segment_id, status=RunStatus.QUEUED, pk__lt=run_id).update(
+            status=RunStatus.FAILED, finished_at=now, error="Superseded by a later queued run (swept)."
+        )
+        try:
+            recompute_segment_task.delay(segment_id, run_id=run_id, trigger=trigger)
+            queued += 1
+        except Exception:  # broker still down: the next sweep tries again
+            logger.warning("Could not requeue run %s of segment %s", run_id, segment_id)
+    return queued
 
 
 def dependency_order(segments: Iterable[Segment]) -> list[Segment]:
@@ -263,8 +330,7 @@ def add_members(*, segment: Segment, customer_ids: Iterable[int], trigger: str =
     if not ids:
         return 0
     now = timezone.now()
-    survivors = Customer.objects.filter(pk__in=ids).values_list("pk", "merged_into_id")
-    wanted = sorted({merged or pk for pk, merged in survivors})
+    wanted = sorted(set(survivor_ids(ids).values()))
     present = set(
         SegmentMembership.objects.filter(segment=segment, customer_id__in=wanted).values_list(
             "customer_id", flat=True

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from . import services
+from .errors import SegmentCycle
 from .models import RunStatus, Segment, SegmentRun
 
 
@@ -13,7 +14,10 @@ def recompute_segment_task(segment_id: int, run_id: int | None = None, trigger: 
     run = SegmentRun.objects.filter(pk=run_id).first() if run_id else None
     if run is not None and run.status == RunStatus.SUCCEEDED:
         return run.pk  # redelivered after success
-    run = services.recompute_segment(segment=segment, trigger=trigger, run=run)
+    try:
+        run = services.recompute_segment(segment=segment, trigger=trigger, run=run)
+    except SegmentCycle:
+        return run.pk if run else None  # recorded as failed; never queue round a cycle
     if trigger != "schedule":
         for dependant in services.dependants(segment=segment):
             services.request_recompute(segment=dependant, trigger="upstream")
@@ -27,3 +31,9 @@ def recompute_due_task() -> int:
     for segment in due:
         services.request_recompute(segment=segment, trigger="schedule")
     return len(due)
+
+
+@shared_task(name="segments.requeue_stale_runs")
+def requeue_stale_runs_task() -> int:
+    """Queue again recomputes whose run has stayed queued too long (their task was lost)."""
+    return services.requeue_stale_runs()

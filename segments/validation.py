@@ -7,13 +7,21 @@ from collections.abc import Iterator
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from cxhub.jsonguard import JsonProblem, check_json
+
 from .errors import InvalidRule, SegmentCycle
 from .registry import condition_types, rule_schema
+
+# all/any/not nest this deep at most (a rule is written by people; the compiler recurses).
+MAX_RULE_DEPTH = 32
+# Any number in a rule (counts, sums, attribute values): beyond this it is a mistake, and
+# bigint/numeric columns or date arithmetic would overflow.
+MAX_RULE_NUMBER = 1e15
 
 
 def _validator() -> Draft202012Validator:
     # Rebuilt per call: conditions registered late (other apps' ready()) must be included.
-    return Draft202012Validator(rule_schema())
+    return Draft202012Validator(rule_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def json_path(prefix: str, parts) -> str:
@@ -54,6 +62,14 @@ def _most_specific(error: ValidationError, validator: Draft202012Validator) -> V
 
 def validate_rules(rules, *, prefix: str = "rules") -> None:
     """Raise InvalidRule naming the JSON path (``rules.all[0].op``) of the first fault."""
+    try:
+        # Conditions nest two containers deep per rule level ({"all": [...]}).
+        check_json(rules, path=prefix, max_depth=2 * MAX_RULE_DEPTH + 4, max_number=MAX_RULE_NUMBER)
+    except JsonProblem as problem:
+        message = problem.message
+        if message.startswith("nested"):
+            message = f"rules nest more than {MAX_RULE_DEPTH} levels deep."
+        raise InvalidRule(f"{problem.path}: {message}", field=problem.path) from None
     validator = _validator()
     errors = sorted(validator.iter_errors(rules), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
@@ -116,3 +132,32 @@ def check_no_cycle(*, segment_id: int | None, slug: str, rules, parent_id: int |
                 continue
             seen.add(node)
             stack.extend(graph.get(node, ()))
+
+
+def stored_cycle(segment_id: int) -> list[str] | None:
+    """The slugs of a dependency cycle through ``segment_id`` among the saved segments, if any.
+
+    Saving refuses cycles, but recompute must never follow one even if it was stored (edits
+    that raced before the graph lock, or rows written by hand): it checks first.
+    """
+    from .models import Segment
+
+    rows = list(Segment.objects.values_list("pk", "slug", "rules", "parent_id"))
+    slugs = {slug: pk for pk, slug, _, _ in rows}
+    names = {pk: slug for pk, slug, _, _ in rows}
+    graph: dict[int, set[int]] = {}
+    for pk, _, rules, parent in rows:
+        graph[pk] = ({parent} if parent else set()) | {
+            slugs[ref] for ref, _ in referenced_segments(rules or {}) if ref in slugs
+        }
+    stack = [(dep, [segment_id, dep]) for dep in graph.get(segment_id, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == segment_id:
+            return [names.get(pk, str(pk)) for pk in path]
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend((dep, [*path, dep]) for dep in graph.get(node, ()))
+    return None

@@ -3,6 +3,10 @@
 from rest_framework import serializers
 
 from customers.models import (
+    CONTACT_PREFERENCE_FIELDS,
+    PROFILE_FIELDS,
+    QUIET_HOURS_FIELDS,
+    TIMESTAMP_FIELDS,
     Consent,
     ConsentPurpose,
     Customer,
@@ -12,6 +16,8 @@ from customers.models import (
     LifecycleStage,
     MergeEvent,
 )
+from cxhub.errors import DomainError
+from cxhub.jsonguard import check_data_json
 
 MAX_IDENTITIES_PER_REQUEST = 20
 
@@ -23,21 +29,12 @@ class CustomerSerializer(serializers.ModelSerializer):
         model = Customer
         fields = (
             "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "lifecycle_stage",
+            *PROFILE_FIELDS,
             "business_units",
             "attributes",
-            "created_at",
-            "updated_at",
-            "last_seen_at",
-            "preferred_channel",
-            "language",
-            "timezone",
-            "quiet_hours_start",
-            "quiet_hours_end",
+            *TIMESTAMP_FIELDS,
+            *CONTACT_PREFERENCE_FIELDS,
+            *QUIET_HOURS_FIELDS,
             "source",
         )
         read_only_fields = fields
@@ -58,6 +55,13 @@ class CustomerUpdateSerializer(serializers.Serializer):
     timezone = serializers.CharField(max_length=64, allow_blank=True, required=False)
     quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
     quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
+
+    def validate_attributes(self, value):
+        try:
+            check_data_json(value, path="attributes")
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return value
 
 
 class CustomerCreateSerializer(CustomerUpdateSerializer):

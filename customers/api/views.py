@@ -18,8 +18,10 @@ from customers.merging import merge_customers, unmerge_customers
 from customers.models import Customer, ErasureRequest, MergeEvent
 from customers.subject_access import subject_access_export
 from cxhub.api.authentication import ApiClientUser
+from cxhub.api.pagination import list_parameters
 from cxhub.errors import DomainError
 
+from .mixins import FollowMergedMixin
 from .serializers import (
     ConsentInputSerializer,
     ConsentSerializer,
@@ -66,7 +68,7 @@ def normalised_identities(items) -> list[tuple[str, str, str]]:
     return keys
 
 
-class CustomerScopedView(GenericAPIView):
+class CustomerScopedView(FollowMergedMixin, GenericAPIView):
     """Base for /customers/{id}/…: a merged id answers 308 with the survivor's URL."""
 
     required_scopes = READ_WRITE
@@ -76,7 +78,7 @@ class CustomerScopedView(GenericAPIView):
     def live_customer(self, request, pk: int) -> Customer | Response:
         customer = get_object_or_404(Customer.objects.prefetch_related("business_units"), pk=pk)
         if customer.merged_into_id is not None and self.follow_merged:
-            target = selectors.survivor_id(customer.pk)
+            target = self.survivor_or_404(customer.pk)
             url = request.build_absolute_uri(
                 request.path.replace(f"/customers/{pk}/", f"/customers/{target}/", 1)
             )
@@ -187,6 +189,7 @@ class IdentityListView(CustomerScopedView):
     required_scopes = {"GET": "customers:read"}
     serializer_class = IdentitySerializer
 
+    @extend_schema(parameters=list_parameters(), responses=IdentitySerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
         if isinstance(customer, Response):
@@ -251,15 +254,17 @@ class MergeHistoryView(CustomerScopedView):
     serializer_class = MergeEventSerializer
     follow_merged = False
 
+    @extend_schema(parameters=list_parameters(), responses=MergeEventSerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
-        page = self.paginate_queryset(selectors.merge_history(customer_id=customer.pk).order_by("-id"))
+        page = self.paginate_queryset(selectors.merge_history(customer_id=customer.pk))
         return self.get_paginated_response(MergeEventSerializer(page, many=True).data)
 
 
 class ConsentListView(CustomerScopedView):
     serializer_class = ConsentSerializer
 
+    @extend_schema(parameters=list_parameters(), responses=ConsentSerializer(many=True))
     def get(self, request, pk: int):
         customer = self.live_customer(request, pk)
         if isinstance(customer, Response):

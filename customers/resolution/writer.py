@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from cxhub.db import array_literal, draw_ids
 from cxhub.errors import DomainError
+from cxhub.jsonguard import check_data_json
 
 from .. import pipeline
 from ..merging import lock_customers, merge_locked
@@ -38,7 +39,9 @@ TRAIT_MAX_LENGTH = {
 
 
 def split_traits(traits: dict) -> tuple[dict, dict]:
-    """(field updates, custom attributes) from raw traits; DomainError on a bad known trait."""
+    """(field updates, custom attributes) from raw traits; DomainError on a bad known trait, a NUL
+    character or nesting deeper than ``MAX_DATA_DEPTH``."""
+    check_data_json(traits, path="traits")
     updates, attributes = {}, {}
     for name, value in traits.items():
         if name in TRAIT_FIELDS:

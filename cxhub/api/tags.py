@@ -8,6 +8,7 @@ TAGS = [
     {"name": "journeys", "description": "Journey definitions, instances, exceptions and analytics."},
     {"name": "metrics", "description": "Surveys and responses, NPS/CES/CSAT, follow-up cases, scores."},
     {"name": "tracking", "description": "Track/identify-compatible endpoints (write-key HTTP Basic)."},
+    {"name": "outreach", "description": "Messages through the one gateway; campaigns, holdouts, results."},
 ]
 
 # First path part after /api/v1/ → tag, where the part is not itself a tag name.

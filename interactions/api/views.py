@@ -7,9 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from audit.services import record_audit
-from customers.erasure import CustomerErased
-from customers.models import Customer
-from customers.selectors import survivor_ids
+from customers.api.mixins import FollowMergedMixin
 from cxhub.api.authentication import ApiClientUser
 from cxhub.api.pagination import CursorPagination
 from cxhub.errors import DomainError, NotFound
@@ -81,17 +79,7 @@ def list_filters(params) -> dict:
     }
 
 
-def live_customer_or_404(customer_id: int) -> int:
-    live = survivor_ids([customer_id]).get(customer_id)
-    if live is None:
-        raise NotFound(f"No customer {customer_id}.")
-    erased_at = Customer.objects.filter(pk=live).values_list("erased_at", flat=True).first()
-    if erased_at is not None:
-        raise CustomerErased(f"Customer {customer_id} was erased on {erased_at:%Y-%m-%d}.")
-    return live
-
-
-class InteractionListCreateView(GenericAPIView):
+class InteractionListCreateView(FollowMergedMixin, GenericAPIView):
     required_scopes = {"GET": "customers:read", "POST": "ingest:write"}
     parser_classes = [IngestJSONParser]
     serializer_class = InteractionSerializer
@@ -110,7 +98,7 @@ class InteractionListCreateView(GenericAPIView):
         raw_customer = request.query_params.get("customer")
         if raw_customer:
             customer_id = _id_param(raw_customer, "customer")
-            filters["customer_id"] = survivor_ids([customer_id]).get(customer_id, customer_id)
+            filters["customer_id"] = self.survivor_or_same(customer_id)
         page = self.paginate_queryset(selectors.interactions_query(**filters))
         return self.get_paginated_response(InteractionSerializer(page, many=True).data)
 
@@ -156,7 +144,7 @@ class InteractionBatchView(GenericAPIView):
         return respond_idempotently(request, handle)
 
 
-class CustomerTimelineView(GenericAPIView):
+class CustomerTimelineView(FollowMergedMixin, GenericAPIView):
     required_scope = "customers:read"
     serializer_class = InteractionSerializer
     pagination_class = TimelinePagination
@@ -166,7 +154,7 @@ class CustomerTimelineView(GenericAPIView):
     def get(self, request, customer_id: int):
         if not 0 < customer_id <= MAX_BIGINT:
             raise NotFound(f"No customer {customer_id}.")
-        live = live_customer_or_404(customer_id)
+        live = self.survivor_or_404(customer_id)
         queryset = selectors.interactions_query(customer_id=live, **list_filters(request.query_params))
         page = self.paginate_queryset(queryset)
         record_audit(action="customer.timeline", customer_id=live, row_count=len(page))

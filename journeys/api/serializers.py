@@ -5,6 +5,8 @@ from rest_framework import serializers
 from ..models import Journey, JourneyException, JourneyInstance, JourneyTransition, Stage
 from ..selectors import sla_state
 
+MAX_ID = 2**63 - 1
+
 
 class JourneyStageSerializer(serializers.ModelSerializer):
     direction = serializers.CharField(read_only=True, help_text="inbound, outbound or empty (any).")
@@ -110,6 +112,7 @@ class JourneyExceptionSerializer(serializers.ModelSerializer):
     stage = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     interaction = serializers.IntegerField(source="interaction_id", read_only=True)
     resolved_by = serializers.CharField(source="resolved_by.username", read_only=True, default=None)
+    assigned_to = serializers.CharField(source="assigned_to.username", read_only=True, default=None)
 
     class Meta:
         model = JourneyException
@@ -123,6 +126,11 @@ class JourneyExceptionSerializer(serializers.ModelSerializer):
             "interaction",
             "detail",
             "detected_at",
+            "due_at",
+            "occurrences",
+            "last_detected_at",
+            "assigned_to",
+            "assigned_at",
             "resolved_at",
             "resolved_by",
             "resolution_note",
@@ -138,4 +146,21 @@ class JourneyInstanceDetailSerializer(JourneyInstanceSerializer):
 
 
 class JourneyExceptionResolveSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class JourneyExceptionAssignSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Omitted: the caller; null: unassign.",
+    )
+
+
+class JourneyExceptionBulkResolveSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=500
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

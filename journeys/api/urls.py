@@ -8,6 +8,16 @@ urlpatterns = [
     path("journeys/instances/<int:pk>/", views.InstanceDetailView.as_view(), name="api-journey-instance"),
     path("journeys/exceptions/", views.ExceptionListView.as_view(), name="api-journey-exceptions"),
     path(
+        "journeys/exceptions/resolve/",
+        views.ExceptionBulkResolveView.as_view(),
+        name="api-journey-exceptions-resolve",
+    ),
+    path(
+        "journeys/exceptions/<int:pk>/assign/",
+        views.ExceptionAssignView.as_view(),
+        name="api-journey-exception-assign",
+    ),
+    path(
         "journeys/exceptions/<int:pk>/resolve/",
         views.ExceptionResolveView.as_view(),
         name="api-journey-exception-resolve",

@@ -1,6 +1,6 @@
 """Everything that writes in the journeys app; views, tasks, admin and commands call these."""
 
-from .actions import complete_agent_task, resolve_exception
+from .actions import assign_exceptions, complete_agent_task, resolve_exception, resolve_exceptions
 from .engine import ProcessResult, process_customers, process_interactions
 from .exceptions import detect_time_exceptions
 from .templates import load_journey_templates
@@ -8,6 +8,7 @@ from .webhooks import attempt_delivery, replay_delivery, sign_body
 
 __all__ = [
     "ProcessResult",
+    "assign_exceptions",
     "attempt_delivery",
     "complete_agent_task",
     "detect_time_exceptions",
@@ -16,5 +17,6 @@ __all__ = [
     "process_interactions",
     "replay_delivery",
     "resolve_exception",
+    "resolve_exceptions",
     "sign_body",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
@@ -271,6 +271,50 @@ def resolve_exception(*, exception: JourneyException, user, note: str = "") -> J
         actor=user,
     )
     return locked
+
+
+def assign_exceptions(*, exception_ids: list[int], assignee, actor) -> int:
+    """Assign open exceptions to ``assignee`` (None: back to the pool); returns how many changed."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = JourneyException.objects.filter(pk__in=exception_ids, resolved_at__isnull=True)
+        changed = rows.update(assigned_to=assignee, assigned_at=now if assignee else None)
+    return changed
+
+
+def resolve_exceptions(*, exception_ids: list[int], user, note: str = "") -> int:
+    """Resolve several open exceptions at once, each audited (one UPDATE, one bulk INSERT).
+
+    Already resolved ones are left as they are; returns how many were resolved now.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = JourneyException.objects.filter(pk__in=exception_ids, resolved_at__isnull=True)
+        if connection.features.has_select_for_update_of:
+            rows = rows.select_for_update(of=("self",))
+        found = list(rows.select_related("instance").order_by("pk"))
+        if not found:
+            return 0
+        JourneyException.objects.filter(pk__in=[e.pk for e in found]).update(
+            resolved_at=now, resolved_by=user, resolution_note=note[:2000]
+        )
+        ActionAudit.objects.bulk_create(
+            [
+                ActionAudit(
+                    at=now,
+                    kind="resolve_exception",
+                    trigger=ActionTrigger.EXCEPTION,
+                    reason=f"{e.get_kind_display()} resolved by an agent (bulk)",
+                    instance=e.instance,
+                    customer_id=e.instance.customer_id,
+                    result=ActionResult.EXCEPTION_RESOLVED,
+                    detail=note[:500],
+                    actor=user,
+                )
+                for e in found
+            ]
+        )
+    return len(found)
 
 
 @transaction.atomic

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from interactions.models import Interaction
 
 from ..models import (
+    EXCEPTION_FAMILIES,
     OPEN_STATES,
     ActionTrigger,
     ExceptionKind,
@@ -453,10 +455,29 @@ def _inbound_channel(interaction: Interaction) -> str:
     return interaction.channel.code if interaction.direction == "inbound" else ""
 
 
+def exception_sla() -> timedelta:
+    """How long an agent has to resolve an exception (``JOURNEY_EXCEPTION_SLA_HOURS``, default 24)."""
+    return timedelta(hours=float(getattr(settings, "JOURNEY_EXCEPTION_SLA_HOURS", 24)))
+
+
 def create_exception(
     *, instance, kind: str, stage, interaction=None, detail: str = "", at: datetime
 ) -> JourneyException | None:
-    """Record an exception once; None when the same one is already recorded."""
+    """Record an exception; None when nothing new needs an agent.
+
+    None when the same one is already recorded, or when an open exception of the same
+    family (``EXCEPTION_FAMILIES``: an SLA breach, a stall and an abandonment all say the
+    instance is overdue) is already on the instance: that one absorbs the new signal (one
+    more occurrence, the latest kind and detail) and keeps its kind (analytics count SLA
+    breaches by it) and due time, so a customer with three late orders has three
+    exceptions, not a dozen.
+    """
+    with transaction.atomic():
+        absorbed = _absorbed(
+            instance=instance, kind=kind, stage=stage, interaction=interaction, detail=detail, at=at
+        )
+    if absorbed:
+        return None
     try:
         with transaction.atomic():
             return JourneyException.objects.create(
@@ -466,6 +487,29 @@ def create_exception(
                 interaction=interaction,
                 detail=detail[:500],
                 detected_at=at,
+                last_detected_at=at,
+                due_at=at + exception_sla(),
             )
     except IntegrityError:
         return None
+
+
+def _absorbed(*, instance, kind: str, stage, interaction, detail: str, at: datetime) -> bool:
+    if (
+        interaction is not None
+        and JourneyException.objects.filter(instance=instance, kind=kind, interaction=interaction).exists()
+    ):
+        return True  # this event was seen already
+    family = [k for k, f in EXCEPTION_FAMILIES.items() if f == EXCEPTION_FAMILIES.get(kind, kind)]
+    open_one = (
+        JourneyException.objects.select_for_update()
+        .filter(instance=instance, kind__in=family, resolved_at__isnull=True)
+        .order_by("detected_at", "id")
+        .first()
+    )
+    if open_one is None:
+        return False
+    JourneyException.objects.filter(pk=open_one.pk).update(
+        occurrences=F("occurrences") + 1, last_detected_at=at, latest_kind=kind, detail=detail[:500]
+    )
+    return True

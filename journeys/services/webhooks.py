@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import ActionAudit, ActionResult, DeliveryStatus, WebhookAttempt, WebhookDelivery
+from . import webhook_targets
 
 SIGNATURE_HEADER = "X-CXHub-Signature"
 TIMESTAMP_HEADER = "X-CXHub-Timestamp"
@@ -54,21 +55,33 @@ def attempt_delivery(*, delivery_id: int) -> str:
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.pk),
     }
-    status_code, error = None, ""
+    status_code, error, refused = None, "", False
     started = time.monotonic()
     try:
-        response = requests.post(
-            endpoint.url, data=body, headers=headers, timeout=endpoint.timeout_seconds, allow_redirects=False
-        )
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        # Checked again at every delivery: the name may resolve elsewhere than when it was saved.
+        allowed_host = webhook_targets.check_target(endpoint.url)
+    except webhook_targets.RefusedTarget as exc:
+        error, refused = exc.message[:500], True
+    if not refused:
+        try:
+            with webhook_targets.delivery_session(allowed_host=allowed_host) as session:
+                response = session.post(
+                    endpoint.url,
+                    data=body,
+                    headers=headers,
+                    timeout=endpoint.timeout_seconds,
+                    allow_redirects=False,
+                )
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            refused = webhook_targets.REFUSED_MARKER in str(exc)
     elapsed_ms = round((time.monotonic() - started) * 1000, 2)
     if status_code is not None and 200 <= status_code < 300:
         status = DeliveryStatus.SUCCEEDED
-    elif _retryable(status_code) and number < endpoint.max_attempts:
+    elif not refused and _retryable(status_code) and number < endpoint.max_attempts:
         status = DeliveryStatus.RETRYING
     else:
         status = DeliveryStatus.FAILED

@@ -12,6 +12,12 @@ urlpatterns = [
     path("metrics/ces/", views.CesView.as_view(), name="metrics-ces"),
     path("metrics/csat/", views.CsatView.as_view(), name="metrics-csat"),
     path("metrics/channels/", views.ChannelEfficacyView.as_view(), name="metrics-channels"),
+    path("metrics/agents/", views.AgentMetricsView.as_view(), name="metrics-agents"),
+    path(
+        "customers/<int:pk>/next-best-channel/",
+        views.NextBestChannelView.as_view(),
+        name="metrics-next-best-channel",
+    ),
     path("follow-up-cases/", views.CaseList.as_view(), name="metrics-cases"),
     path("follow-up-cases/<int:pk>/close/", views.CaseClose.as_view(), name="metrics-case-close"),
 ]

@@ -1,23 +1,25 @@
 """Surveys, responses, invitations, metrics and follow-up cases over the API (thin: services do the work)."""
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cxhub.api.errors import error_body, validation_error_body
+from customers.api.views import CustomerScopedView
+from cxhub.api.errors import validation_error_body
+from cxhub.api.pagination import list_parameters
+from cxhub.api.parsers import BatchJSONParser
 from cxhub.errors import DomainError
 
-from .. import channel_efficacy, selectors, services
+from .. import agents, channel_efficacy, next_best_channel, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
+from ..permissions import CASE_ACTION_SCOPES
 from ..services import linking
+from ..services.responses import RejectedItem
 from . import serializers as s
-
-MAX_BATCH_ITEMS = 1000
 
 
 class SurveyListCreate(generics.GenericAPIView):
@@ -57,12 +59,15 @@ class ResponseListCreate(generics.GenericAPIView):
     serializer_class = s.ResponseOutSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no survey in the path
+            return SurveyResponse.objects.none()
         return (
             SurveyResponse.objects.filter(survey_id=self.kwargs["pk"])
             .select_related("channel", "business_unit")
             .prefetch_related("themes")
         )
 
+    @extend_schema(parameters=list_parameters(), responses=s.ResponseOutSerializer(many=True))
     def get(self, request, pk):
         _survey(pk)
         page = self.paginate_queryset(self.get_queryset())
@@ -82,35 +87,20 @@ class ResponseListCreate(generics.GenericAPIView):
 
 class ResponseBatch(APIView):
     required_scope = "metrics:write"
+    parser_classes = [BatchJSONParser]
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk):
         survey = _survey(pk)
         items = request.data.get("items") if isinstance(request.data, dict) else None
-        if not isinstance(items, list):
-            raise DomainError("items must be a list of responses.", field="items")
-        if len(items) > MAX_BATCH_ITEMS:
-            raise DomainError(f"At most {MAX_BATCH_ITEMS} items per batch.", field="items")
-        results, counts = [], {"created": 0, "duplicates": 0, "errors": 0}
-        for index, item in enumerate(items):
-            result = {"index": index}
-            data = s.ResponseInSerializer(data=item if isinstance(item, dict) else {})
-            try:
-                if not data.is_valid():
-                    raise ValidationError(data.errors)
-                with transaction.atomic():
-                    recorded = _record(survey, data.validated_data)
-            except ValidationError as exc:
-                result.update(status="error", error=validation_error_body(exc.detail)["error"])
-            except DomainError as exc:
-                result.update(status="error", error=error_body(exc.code, exc.message, exc.field)["error"])
-            else:
-                result.update(status="created" if recorded.created else "duplicate", id=recorded.response.pk)
-            counts[
-                {"created": "created", "duplicate": "duplicates", "error": "errors"}[result["status"]]
-            ] += 1
-            results.append(result)
-        return Response({"results": results, **counts})
+        return Response(services.record_responses(survey=survey, items=items, parse=_parse_response))
+
+
+def _parse_response(item: dict) -> dict:
+    data = s.ResponseInSerializer(data=item)
+    if not data.is_valid():
+        raise RejectedItem(validation_error_body(data.errors)["error"])
+    return data.validated_data
 
 
 class InvitationCreate(APIView):
@@ -228,7 +218,7 @@ class ChannelEfficacyView(APIView):
 
 
 class CaseList(generics.ListAPIView):
-    required_scope = "metrics:read"
+    required_scope = CASE_ACTION_SCOPES["list"]
     serializer_class = s.CaseOutSerializer
 
     def get_queryset(self):
@@ -244,7 +234,7 @@ class CaseList(generics.ListAPIView):
 
 
 class CaseClose(APIView):
-    required_scope = "metrics:write"
+    required_scope = CASE_ACTION_SCOPES["close"]
 
     @extend_schema(request=s.CaseCloseSerializer, responses=s.CaseOutSerializer)
     def post(self, request, pk):
@@ -259,3 +249,55 @@ class CaseClose(APIView):
             channel=data.validated_data["channel"],
         )
         return Response(s.CaseOutSerializer(case).data)
+
+
+class AgentMetricsView(APIView):
+    """``GET /api/v1/metrics/agents/?since=&until=``: per agent workload and performance, team totals
+    and weekly team trends. Signed-in users need the Team lead or Admin role as well."""
+
+    required_scope = "metrics:read"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="Date or datetime (inclusive)."),
+            OpenApiParameter("until", str, description="Date (whole day included) or datetime."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        from cxhub.roles import SUPERVISOR_ROLES, has_role
+
+        if getattr(request.user, "_meta", None) and not has_role(request.user, *SUPERVISOR_ROLES):
+            raise PermissionDenied("Agent metrics are for team leads and admins.")
+        params = request.query_params
+        since = selectors.parse_bound(params.get("since"), field="since")
+        until = selectors.parse_bound(params.get("until"), field="until", end=True)
+        if since and until and since >= until:
+            raise DomainError("since must be before until.", field="since")
+        body = agents.agent_metrics(since=since, until=until)
+        body["trend"] = agents.team_trend()
+        return Response(body)
+
+
+class NextBestChannelView(CustomerScopedView):
+    """``GET /api/v1/customers/{id}/next-best-channel/?purpose=``: the channel to use, why, and the
+    alternatives with what ruled them out. Never a channel without consent."""
+
+    required_scopes = {"GET": "customers:read"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("purpose", str, required=True, description="marketing, service, surveys…")
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, pk: int):
+        customer = self.live_customer(request, pk)
+        if isinstance(customer, Response):
+            return customer
+        purpose = request.query_params.get("purpose", "")
+        if not purpose:
+            raise DomainError(
+                "purpose is required (marketing, service, surveys, profiling).", field="purpose"
+            )
+        return Response(next_best_channel.next_best_channel(customer=customer, purpose=purpose).as_dict())

@@ -2,7 +2,7 @@
 
 from .cases import assign_case, close_case, flag_overdue_cases, open_case_if_needed
 from .invitations import invite_customer, invite_segment, respond_with_token, send_reminders
-from .responses import create_survey, record_response
+from .responses import create_survey, record_response, record_responses
 from .rollups import rebuild_all, refresh_rollups_for_customers, refresh_segment_rollups_for_customers
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "open_case_if_needed",
     "rebuild_all",
     "record_response",
+    "record_responses",
     "respond_with_token",
     "send_reminders",
 ]

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from customers.identities import normalize_identity
 from customers.models import Customer
+from customers.selectors import survivor_id
 from customers.services import resolve_customers
 from cxhub.errors import DomainError, NotFound
 from interactions import services as interaction_services
@@ -53,11 +54,8 @@ def customer_by_id(customer_id) -> Customer:
         pk = int(customer_id)
     except (TypeError, ValueError) as exc:
         raise DomainError("customer_id must be an integer.", field="customer_id") from exc
-    customer = Customer.objects.filter(pk=pk).first()
-    hops = 0
-    while customer is not None and customer.merged_into_id is not None and hops < 50:
-        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
-        hops += 1
+    live = survivor_id(pk)
+    customer = Customer.objects.filter(pk=live).first() if live is not None else None
     if customer is None:
         raise NotFound(f"Customer {customer_id} does not exist.", field="customer_id")
     return customer

@@ -1,6 +1,8 @@
 """Recording surveys and their responses: one place, called by the API, the hosted page and imports."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -8,6 +10,7 @@ from django.utils import timezone
 from customers.models import BusinessUnit
 from cxhub.errors import Conflict, DomainError
 from interactions.models import Channel, Interaction
+from interactions.validation import event_time_problem
 
 from .. import verbatims
 from ..models import InvitationStatus, Survey, SurveyInvitation, SurveyResponse, Theme
@@ -87,6 +90,13 @@ def record_response(
         existing = SurveyResponse.objects.filter(survey=survey, external_id=external_id).first()
         if existing is not None:
             return Recorded(existing, False)
+    if responded_at is not None:
+        if timezone.is_naive(responded_at):
+            responded_at = timezone.make_aware(responded_at, UTC)
+        problem = event_time_problem(responded_at)
+        if problem is not None:
+            message, code = problem
+            raise DomainError(f"responded_at: {message}", field="responded_at", code=code)
     if (
         not isinstance(score, int)
         or isinstance(score, bool)
@@ -175,3 +185,48 @@ def _after_save(response: SurveyResponse, survey: Survey) -> None:
             status=InvitationStatus.RESPONDED, responded_at=response.responded_at
         )
     open_case_if_needed(response)
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+MAX_BATCH_ITEMS = 1000
+
+
+class RejectedItem(DomainError):
+    """An item the caller's parser refused; ``error`` is the error object reported for it."""
+
+    def __init__(self, error: dict):
+        super().__init__(error.get("message", "Invalid item."), field=error.get("field"))
+        self.error = error
+
+
+def record_responses(*, survey: Survey, items, parse: Callable[[dict], dict], source: str = "api") -> dict:
+    """Record a batch of responses; one result per item, in order, plus counts (API.md shape).
+
+    ``parse`` turns one raw item into ``record_response`` arguments or raises ``RejectedItem``
+    (or any DomainError). Each item is recorded in its own savepoint: a bad item never sinks the
+    good ones, and re-sending a batch only reports duplicates.
+    """
+    if not isinstance(items, list):
+        raise DomainError("items must be a list of responses.", field="items")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise DomainError(f"At most {MAX_BATCH_ITEMS} items per batch.", field="items")
+    results, counts = [], {"created": 0, "duplicates": 0, "errors": 0}
+    for index, item in enumerate(items):
+        result: dict = {"index": index}
+        try:
+            arguments = parse(item if isinstance(item, dict) else {})
+            with transaction.atomic():
+                recorded = record_response(survey=survey, source=source, **arguments)
+        except RejectedItem as exc:
+            result.update(status="error", error=exc.error)
+        except DomainError as exc:
+            error = {"code": exc.code, "message": exc.message}
+            if exc.field:
+                error["field"] = exc.field
+            result.update(status="error", error=error)
+        else:
+            result.update(status="created" if recorded.created else "duplicate", id=recorded.response.pk)
+        counts[{"created": "created", "duplicate": "duplicates", "error": "errors"}[result["status"]]] += 1
+        results.append(result)
+    return {"results": results, **counts}

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from customers.models import Customer
+from customers.models import PROFILE_FIELDS, TIMESTAMP_FIELDS, Customer
 
 from ..models import Segment, SegmentMovement, SegmentRun
 from ..registry import kpi_providers
@@ -44,18 +44,7 @@ class RulesInputSerializer(serializers.Serializer):
 class CustomerBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
-        fields = (
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "lifecycle_stage",
-            "attributes",
-            "created_at",
-            "updated_at",
-            "last_seen_at",
-        )
+        fields = ("id", *PROFILE_FIELDS, "attributes", *TIMESTAMP_FIELDS)
 
 
 class MemberSerializer(CustomerBriefSerializer):

@@ -1,21 +1,22 @@
 """Segments API: CRUD, schema, preview, recompute, runs, members (JSON, CSV), movements, KPIs, lists."""
 
-import csv
-
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import audited_stream, record_audit
-from customers.models import Identity
+from customers.models import PROFILE_FIELDS, Identity
+from cxhub import csvsafe
+from cxhub.api.pagination import list_parameters
+from cxhub.api.parsers import StrictJSONParser
 from cxhub.errors import DomainError, NotFound
 
 from .. import selectors, services
@@ -103,16 +104,22 @@ class SegmentViewSet(viewsets.ModelViewSet):
             action="segment.delete", object_type="segment", object_id=segment_id, detail={"slug": slug}
         )
 
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def recompute(self, request, pk=None):
         run = services.request_recompute(segment=self.get_object(), trigger="api")
         return Response({"run_id": run.pk}, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(parameters=list_parameters(), responses=RunSerializer(many=True))
     @action(detail=True, methods=["get"])
     def runs(self, request, pk=None):
         page = self.paginate_queryset(self.get_object().runs.all())
         return self.get_paginated_response(RunSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=list_parameters(OpenApiParameter("kind", str, enum=["entered", "exited"])),
+        responses=MovementSerializer(many=True),
+    )
     @action(detail=True, methods=["get"])
     def movements(self, request, pk=None):
         qs = self.get_object().movements.all()
@@ -130,6 +137,8 @@ class SegmentViewSet(viewsets.ModelViewSet):
         kpis = selectors.segment_kpis(segment=self.get_object(), **query.validated_data)
         return Response(SegmentKpisSerializer(kpis).data)
 
+    @extend_schema(methods=["GET"], parameters=list_parameters(), responses=MemberSerializer(many=True))
+    @extend_schema(methods=["POST"], request=MemberChangeSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get", "post"])
     def members(self, request, pk=None):
         segment = self.get_object()
@@ -156,11 +165,15 @@ class SegmentViewSet(viewsets.ModelViewSet):
         _audit_segment("segment.members_remove", segment, customers=[int(customer_id)])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(
+        request=inline_serializer("MemberImportRequest", {"csv": serializers.CharField()}),
+        responses=OpenApiTypes.OBJECT,
+    )
     @action(
         detail=True,
         methods=["post"],
         url_path="import",
-        parser_classes=[MultiPartParser, FormParser, JSONParser],
+        parser_classes=[MultiPartParser, FormParser, StrictJSONParser],
     )
     def import_members(self, request, pk=None):
         """Add customers from a CSV of customer ids or emails (``file`` upload or ``{"csv": "..."}``)."""
@@ -173,6 +186,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             raise DomainError("Send a CSV as the 'file' upload or in 'csv'.", field="file")
         return Response(services.import_members_csv(segment=self.get_object(), text=text))
 
+    @extend_schema(request=FreezeSerializer, responses={201: SegmentSerializer})
     @action(detail=True, methods=["post"])
     def freeze(self, request, pk=None):
         data = FreezeSerializer(data=request.data)
@@ -213,10 +227,8 @@ class _Echo:
 
 def _member_rows(segment: Segment):
     """CSV rows, fetched in keyset chunks so memory stays flat for any segment size."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(
-        ["customer_id", "first_name", "last_name", "email", "phone", "lifecycle_stage", "since", "identities"]
-    )
+    writer = csvsafe.writer(_Echo())
+    yield writer.writerow(["customer_id", *PROFILE_FIELDS, "since", "identities"])
     last_id = 0
     while True:
         chunk = list(

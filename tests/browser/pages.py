@@ -18,10 +18,13 @@ NOT_PAGES = ("admin/", "api/", "v1/", "static/", "media/", "healthz", "readyz", 
 # Views that only take POST (a GET answers 405): nothing to look at.
 POST_ONLY = {
     "customers:log_interaction",
+    "journeys:assign_to_me",
+    "journeys:bulk",
     "journeys:resolve",
     "journeys:task_done",
     "metrics:case-assign",
     "metrics:case-close",
+    "outreach:provider-callback",
     "segments:add_to_list",
     "segments:remove_from_list",
 }

@@ -136,11 +136,11 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(browser, live_server, mak
     # Log a call note; it appears at the top of the timeline.
     driver.get(f"{live_server.url}/customers/{ann.pk}/")
     driver.find_element(By.CSS_SELECTOR, "details.log-form summary").click()
-    Select(driver.find_element(By.ID, "id_kind")).select_by_value("call_note")
-    driver.find_element(By.ID, "id_summary").send_keys("Customer asked to move the delivery to Friday")
-    driver.find_element(By.ID, "id_outcome").send_keys("resolved")
+    Select(driver.find_element(By.ID, "log_channel")).select_by_value("phone")
+    driver.find_element(By.ID, "log_summary").send_keys("Customer asked to move the delivery to Friday")
+    driver.find_element(By.ID, "log_outcome").send_keys("resolved")
     driver.find_element(By.CSS_SELECTOR, "details.log-form button[type=submit]").click()
-    wait_for(driver, lambda d: "Call note logged." in d.page_source, timeout=10)
+    wait_for(driver, lambda d: "Call on Phone logged." in d.page_source, timeout=10)
     first = _timeline_items(driver)[0]
     assert "Customer asked to move the delivery to Friday" in first.text
     assert "agent-ann" in first.text

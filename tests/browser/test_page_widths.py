@@ -39,11 +39,15 @@ return Array.from(document.querySelectorAll('main button, main input[type=submit
 
 def _samples():
     """How to fill each parametrised page's URL from the demo data."""
+    from django.utils import timezone
+
     from customers.models import Customer
     from interactions.models import Interaction
     from journeys.models import Journey
     from metrics.models import FollowUpCase, SurveyInvitation
     from metrics.services.invitations import make_token
+    from outreach import links
+    from outreach.models import Message
     from segments.models import Segment
 
     def busiest_customer():
@@ -54,7 +58,24 @@ def _samples():
         found = SurveyInvitation.objects.filter(responded_at__isnull=True).order_by("pk").first()
         return {"token": make_token(found)} if found else None
 
+    def unsubscribe():
+        message = Message.objects.order_by("pk").first()
+        if message is None:  # the demo sends nothing: one marketing email to unsubscribe from
+            now = timezone.now()
+            message = Message.objects.create(
+                customer_id=busiest_customer()["customer_id"],
+                channel="email",
+                purpose="marketing",
+                subject="Spring offers",
+                status="sent",
+                created_at=now,
+                updated_at=now,
+            )
+        return {"token": links.unsubscribe_token(message.pk)}
+
     return {
+        "outreach:preferences": lambda: {"token": links.preferences_token(busiest_customer()["customer_id"])},
+        "outreach:unsubscribe": unsubscribe,
         "customers:detail": busiest_customer,
         "customers:timeline": busiest_customer,
         "customers:export": lambda: None,  # a JSON download, not a page
@@ -62,6 +83,8 @@ def _samples():
         "journeys:detail": lambda: {"slug": Journey.objects.order_by("pk").first().slug},
         "metrics:case": lambda: {"pk": FollowUpCase.objects.order_by("pk").first().pk},
         "metrics:hosted-survey": invitation,
+        # A made-up link: the page that says it does not work (a real one needs an e-mail).
+        "password_reset_confirm": lambda: {"uidb64": "MQ", "token": "not-a-token"},
         "scoring:explain": lambda: {"pk": busiest_customer()["customer_id"]},
     }
 

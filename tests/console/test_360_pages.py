@@ -484,7 +484,8 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(agent_client, agent_user)
     response = agent_client.post(
         f"/customers/{customer.pk}/interactions/",
         {
-            "kind": "call_note",
+            "channel": "phone",
+            "type": "",
             "direction": "inbound",
             "summary": "Asked about the invoice",
             "outcome": "resolved",
@@ -501,10 +502,10 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(agent_client, agent_user)
     )
     page = agent_client.get(response["Location"])
     assert interaction_ids(page)[0] == logged.pk
-    assert "Call note logged." in page.content.decode()
+    assert "Call on Phone logged." in page.content.decode()
     again = agent_client.post(
         f"/customers/{customer.pk}/interactions/",
-        {"kind": "call_note", "direction": "inbound", "summary": "Asked about the invoice", "token": token},
+        {"channel": "phone", "direction": "inbound", "summary": "Asked about the invoice", "token": token},
         follow=True,
     )
     assert Interaction.objects.filter(source="cxhub_agent").count() == 1
@@ -514,21 +515,26 @@ def test_agent_logs_a_call_note_and_sees_it_at_the_top(agent_client, agent_user)
 def test_a_note_logged_on_a_merged_id_lands_on_the_survivor(agent_client):
     survivor = CustomerFactory()
     merged = CustomerFactory(merged_into=survivor)
-    data = {"kind": "email", "direction": "outbound", "summary": "Sent the quote", "token": str(uuid.uuid4())}
+    data = {
+        "channel": "email",
+        "direction": "outbound",
+        "summary": "Sent the quote",
+        "token": str(uuid.uuid4()),
+    }
     response = agent_client.post(f"/customers/{merged.pk}/interactions/", data)
     assert response["Location"] == f"/customers/{survivor.pk}/"
     logged = Interaction.objects.get(source="cxhub_agent")
     assert (logged.customer_id, logged.channel.code, logged.direction) == (survivor.pk, "email", "outbound")
 
 
-def test_logging_needs_notes_and_a_valid_kind(agent_client):
+def test_logging_needs_a_known_channel_and_type(agent_client):
     customer = CustomerFactory()
     response = agent_client.post(
         f"/customers/{customer.pk}/interactions/",
-        {"kind": "telepathy", "direction": "inbound", "summary": "", "token": "x"},
+        {"channel": "telepathy", "type": "séance", "direction": "inbound", "summary": "", "token": "x"},
     )
     assert response.status_code == 400
-    assert response.context["log_form"].errors.keys() >= {"kind", "summary", "token"}
+    assert response.context["log_form"].errors.keys() == {"channel", "type", "token"}
     assert not Interaction.objects.exists()
 
 
@@ -539,7 +545,7 @@ def test_logging_is_for_agents_and_admins_with_csrf(client, marketer_user, agent
     client.force_login(marketer_user)
     assert client.get(f"/customers/{customer.pk}/").context["log_form"] is None
     data = {
-        "kind": "visit",
+        "channel": "store",
         "direction": "inbound",
         "summary": "hi",
         "token": "3f1c5a3e-4b2a-4c77-9a0d-111111111111",

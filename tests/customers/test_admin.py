@@ -36,6 +36,8 @@ def test_merge_action_previews_then_merges(admin_web_client):
     preview = admin_web_client.get(response["Location"])
     assert preview.status_code == 200
     assert b"b@example.org" in preview.content and b"Keep #" in preview.content
+    labels = [label for label, _, _ in preview.context["rows"]]
+    assert len(labels) == len(set(labels)) and labels.count("lifecycle stage") == 1
     assert not MergeEvent.objects.exists()
     done = admin_web_client.post(
         "/admin/customers/customer/merge/",

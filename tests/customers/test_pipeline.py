@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from customers import pipeline
-from customers.models import DirtyCustomer
+from customers.models import Customer, DirtyCustomer, DirtyHandlerFailure
 from tests.factories import CustomerFactory
 
 
@@ -29,7 +32,7 @@ def test_marked_customers_reach_every_handler_once_and_are_cleared(recorded_batc
 
 
 @pytest.mark.django_db
-def test_failed_handler_keeps_the_batch_for_the_next_sweep(recorded_batches):
+def test_a_handler_that_fails_everywhere_leaves_its_own_work_and_clears_the_marks(recorded_batches):
     customer = CustomerFactory()
     pipeline.mark_dirty([customer.pk], schedule=False)
 
@@ -37,11 +40,125 @@ def test_failed_handler_keeps_the_batch_for_the_next_sweep(recorded_batches):
         raise RuntimeError("down")
 
     pipeline.register_dirty_handler("failing", failing)
-    with pytest.raises(RuntimeError):
-        pipeline.process_dirty_customers()
-    assert DirtyCustomer.objects.filter(customer=customer).exists()
-    del pipeline._handlers["failing"]
     assert pipeline.process_dirty_customers() == 1
+    assert recorded_batches == [[customer.pk]]  # the other handler went on
+    assert not DirtyCustomer.objects.exists()
+    failure = DirtyHandlerFailure.objects.get()
+    assert (failure.handler, failure.customer_id, failure.attempts, failure.set_aside) == (
+        "failing",
+        customer.pk,
+        1,
+        False,
+    )
+    assert failure.error == "RuntimeError: down"
+
+
+@pytest.mark.django_db
+def test_a_handler_that_raises_on_one_customer_does_not_delay_the_others(recorded_batches):
+    """Each handler in its own savepoint: the picky one fails only the customer it chokes on,
+    its writes for that customer are undone, every other handler and customer goes through."""
+    good, bad, other = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    pipeline.mark_dirty([good.pk, bad.pk, other.pk], schedule=False)
+    done: list[int] = []
+
+    def picky(ids):
+        Customer.objects.filter(pk__in=ids).update(lifecycle_stage="churned")
+        if bad.pk in ids:
+            raise ValueError(f"cannot score customer {bad.pk}")
+        done.extend(ids)
+
+    pipeline.register_dirty_handler("picky", picky)
+    assert pipeline.process_dirty_customers() == 3
+    assert recorded_batches == [sorted([good.pk, bad.pk, other.pk])]
+    assert sorted(done) == sorted([good.pk, other.pk])
+    stages = dict(Customer.objects.values_list("pk", "lifecycle_stage"))
+    assert stages[good.pk] == stages[other.pk] == "churned" and stages[bad.pk] != "churned"
+    assert list(DirtyHandlerFailure.objects.values_list("handler", "customer_id", "attempts")) == [
+        ("picky", bad.pk, 1)
+    ]
+    assert not DirtyCustomer.objects.exists()
+    # New marks keep flowing: the failure does not block the head of the queue.
+    late = CustomerFactory()
+    pipeline.mark_dirty([late.pk], schedule=False)
+    assert pipeline.process_dirty_customers() == 1
+    assert recorded_batches[-1] == [late.pk] and done[-1] == late.pk
+
+
+@pytest.mark.django_db
+def test_failures_are_retried_with_attempts_counted_then_set_aside(recorded_batches):
+    customer = CustomerFactory()
+    calls: list[list[int]] = []
+
+    def failing(ids):
+        calls.append(list(ids))
+        raise RuntimeError("still down")
+
+    pipeline.register_dirty_handler("failing", failing)
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers()
+    assert pipeline.retry_failed_handlers() == 0  # not due yet: one minute later
+    assert len(calls) == 1
+    for attempt in range(2, pipeline.MAX_ATTEMPTS + 1):
+        DirtyHandlerFailure.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        assert pipeline.retry_failed_handlers() == 0
+        failure = DirtyHandlerFailure.objects.get()
+        assert failure.attempts == attempt
+        assert failure.set_aside == (attempt == pipeline.MAX_ATTEMPTS)
+    assert len(calls) == pipeline.MAX_ATTEMPTS
+    DirtyHandlerFailure.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    pipeline.retry_failed_handlers()
+    assert len(calls) == pipeline.MAX_ATTEMPTS  # set aside: no longer retried on its own
+    assert recorded_batches == [[customer.pk]]  # the healthy handler ran once, never again
+
+    del pipeline._handlers["failing"]
+    pipeline.register_dirty_handler("failing", lambda ids: calls.append(list(ids)))  # fixed
+    assert pipeline.retry_set_aside(failure_ids=[failure.pk]) == 1
+    assert pipeline.retry_failed_handlers() == 1
+    assert calls[-1] == [customer.pk] and not DirtyHandlerFailure.objects.exists()
+    assert recorded_batches == [[customer.pk]]  # a retry re-runs only the handler that failed
+
+
+@pytest.mark.django_db
+def test_a_fresh_mark_that_succeeds_clears_an_old_failure(recorded_batches):
+    customer = CustomerFactory()
+    broken = {"on": True}
+
+    def flaky(ids):
+        if broken["on"]:
+            raise RuntimeError("flaky")
+
+    pipeline.register_dirty_handler("flaky", flaky)
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers()
+    assert DirtyHandlerFailure.objects.filter(handler="flaky").exists()
+    broken["on"] = False
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers()
+    assert not DirtyHandlerFailure.objects.exists()
+
+
+@pytest.mark.django_db
+def test_set_aside_failures_show_their_error_to_admins_only(admin_web_client, agent_user, recorded_batches):
+    from django.test import Client
+
+    customer = CustomerFactory()
+    now = timezone.now()
+    DirtyHandlerFailure.objects.create(
+        handler="metrics",
+        customer=customer,
+        attempts=pipeline.MAX_ATTEMPTS,
+        error="ZeroDivisionError: division by zero",
+        first_failed_at=now,
+        last_failed_at=now,
+        next_attempt_at=now,
+        set_aside=True,
+    )
+    page = admin_web_client.get("/admin/customers/dirtyhandlerfailure/?set_aside__exact=1")
+    assert page.status_code == 200 and b"ZeroDivisionError: division by zero" in page.content
+    agent = Client()
+    agent.force_login(agent_user)
+    refused = agent.get("/admin/customers/dirtyhandlerfailure/")
+    assert refused.status_code in (302, 403) and b"ZeroDivisionError" not in refused.content
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -24,6 +24,14 @@ from journeys.models import (
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _local_receiver_allowed(db):
+    """The receivers here listen on loopback, which webhooks may reach only once an Admin allows it."""
+    from journeys.models import WebhookAllowedHost
+
+    WebhookAllowedHost.objects.create(host="127.0.0.1", reason="the tests' local receiver")
+
+
 def _ship(event, process, customer, order_id="1"):
     """Walk an order into the Shipped stage, whose template rule e-mails the customer."""
     process(

@@ -105,7 +105,7 @@ def test_overdue_cases_are_flagged_by_the_beat_task(celery_eager):
 
 def test_case_api_lists_and_closes(api_client_with):
     case = _detractor().follow_up_case
-    api = api_client_with("metrics:read", "metrics:write")
+    api = api_client_with("cases:read", "cases:write")
     listed = api.get("/api/v1/follow-up-cases/?status=open").json()
     assert [c["id"] for c in listed["results"]] == [case.pk]
     bad = api.post(

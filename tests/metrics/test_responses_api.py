@@ -161,3 +161,31 @@ def test_a_rejected_response_creates_no_customer(api_client_with):
     )
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "channel"
     assert Customer.objects.count() == before
+
+
+def test_record_responses_service_isolates_bad_items_and_reports_duplicates():
+    from datetime import UTC, datetime
+
+    from metrics.services import record_responses
+    from metrics.services.responses import RejectedItem
+
+    survey = make_survey()
+    ann = CustomerFactory()
+
+    def parse(item):
+        if item.get("score") is None:
+            raise RejectedItem({"code": "invalid", "message": "score: required", "field": "score"})
+        return {
+            "external_id": item["id"],
+            "score": item["score"],
+            "responded_at": datetime(2026, 10, 1, tzinfo=UTC),
+            "customer_id": ann.pk,
+        }
+
+    items = [{"id": "s-1", "score": 10}, {"id": "s-2"}, "not an object", {"id": "s-1", "score": 10}]
+    body = record_responses(survey=survey, items=items, parse=parse)
+    assert [r["status"] for r in body["results"]] == ["created", "error", "error", "duplicate"]
+    assert body["results"][1]["error"]["field"] == "score"
+    assert body["results"][3]["id"] == body["results"][0]["id"]
+    assert (body["created"], body["duplicates"], body["errors"]) == (1, 1, 2)
+    assert SurveyResponse.objects.filter(survey=survey).count() == 1

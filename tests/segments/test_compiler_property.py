@@ -166,8 +166,8 @@ conditions = st.one_of(_attr_conditions(), _other_conditions())
 rules = st.recursive(
     conditions,
     lambda children: st.one_of(
-        st.builds(lambda xs: {"all": xs}, st.lists(children, max_size=3)),
-        st.builds(lambda xs: {"any": xs}, st.lists(children, max_size=3)),
+        st.builds(lambda xs: {"all": xs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"any": xs}, st.lists(children, min_size=1, max_size=3)),
         st.builds(lambda x: {"not": x}, children),
     ),
     max_leaves=5,
@@ -345,3 +345,26 @@ def test_compiled_rule_matches_reference_evaluator(rule, people):
             raise _Rollback
     except _Rollback:
         pass
+
+
+def test_the_attr_schema_lists_exactly_the_customer_profile_fields_conditions_accept():
+    import json
+    from pathlib import Path
+
+    from segments import conditions
+
+    schema = json.loads((Path(conditions.__file__).parent / "rule_schema.json").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "attr" in node.get("properties", {}):
+                found.extend(node["properties"]["attr"]["oneOf"][0]["enum"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert found == [*conditions.TEXT_FIELDS, *conditions.DATETIME_FIELDS]

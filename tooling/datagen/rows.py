@@ -15,6 +15,8 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
+from customers.models import CONTACT_PREFERENCE_FIELDS, PROFILE_FIELDS, TIMESTAMP_FIELDS
+
 DAY = 86400
 
 
@@ -68,20 +70,7 @@ TABLES = (
     Table(
         "customers",
         "customers.Customer",
-        (
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "lifecycle_stage",
-            "attributes",
-            "preferred_channel",
-            "language",
-            "created_at",
-            "updated_at",
-            "last_seen_at",
-        ),
+        ("id", *PROFILE_FIELDS, "attributes", *CONTACT_PREFERENCE_FIELDS, *TIMESTAMP_FIELDS),
         timestamps=frozenset({"created_at", "updated_at", "last_seen_at"}),
         json_fields=frozenset({"attributes"}),
     ),
