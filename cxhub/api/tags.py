@@ -16,8 +16,6 @@ PATH_TAGS = {
     "surveys": "metrics",
     "follow-up-cases": "metrics",
     "models": "metrics",
-    "audit": "privacy",
-    "erasures": "privacy",
 }
 API_PREFIX = "/api/v1/"
 TRACKING_PREFIX = "/v1/"
