@@ -7,7 +7,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower, Trim
 
 from .merging import MergeRules
-from .models import Customer, Identity, IdentityKind, ImportRun
+from .models import Customer, Identity, IdentityKind, IdentityRejection, ImportRun
 
 SAMPLE = 20
 CONTACTABLE_KINDS = (IdentityKind.EMAIL, IdentityKind.PHONE)
@@ -64,6 +64,25 @@ def identities_over_limit() -> Finding:
     return Finding("identities_over_limit", "Identities over the merge limits", count, sample)
 
 
+def identities_not_attached() -> Finding:
+    """Identities resolutions could not attach (the profile was at its per-kind limit)."""
+    qs = IdentityRejection.objects.all()
+    sample = [
+        {
+            "customer_id": r["customer_id"],
+            "kind": r["kind"],
+            "value": f"{r['namespace']}:{r['value']}" if r["namespace"] else r["value"],
+            "reason": f"over the per-kind limit ({r['source'] or 'unknown source'}, {r['at']:%Y-%m-%d})",
+        }
+        for r in qs.order_by("-at", "-pk").values(
+            "customer_id", "kind", "namespace", "value", "source", "at"
+        )[:SAMPLE]
+    ]
+    return Finding(
+        "identities_not_attached", "Identities not attached (over the per-kind limit)", qs.count(), sample
+    )
+
+
 def likely_duplicates() -> Finding:
     """Live profiles with the same normalised name and the same postcode or company."""
     base = Customer.objects.filter(merged_into__isnull=True).exclude(first_name="").exclude(last_name="")
@@ -109,7 +128,13 @@ def rejected_import_values(limit_runs: int = 20) -> Finding:
 
 
 def data_quality_report() -> list[Finding]:
-    return [no_contactable_identity(), identities_over_limit(), likely_duplicates(), rejected_import_values()]
+    return [
+        no_contactable_identity(),
+        identities_over_limit(),
+        identities_not_attached(),
+        likely_duplicates(),
+        rejected_import_values(),
+    ]
 
 
 __all__ = ["Finding", "data_quality_report"]

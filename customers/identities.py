@@ -1,5 +1,7 @@
 """Normalising identity values: one canonical form per kind, or a clear error."""
 
+import unicodedata
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,13 +40,31 @@ def normalize_phone(value: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _hidden_character(text: str) -> str | None:
+    """The first control or invisible formatting character (NUL, newline, zero-width space,
+    BOM, direction marks…) in ``text``: such a value would look like another, or be refused by
+    PostgreSQL, so it is an error rather than something to store or drop."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            return char
+    return None
+
+
 def normalize_identity(kind: str, value, namespace: str = "") -> tuple[str, str, str]:
     """Return (kind, namespace, value) in canonical form or raise InvalidIdentity."""
     if kind not in KINDS:
         raise InvalidIdentity(f"Unknown identity kind {kind!r}.", field="kind")
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidIdentity(f"{kind} must be a string.", field=kind)
+    if not isinstance(namespace, str | None):
+        raise InvalidIdentity("namespace must be a string.", field="namespace")
     value = str(value)
+    for part, text in ((kind, value.strip()), ("namespace", (namespace or "").strip())):
+        hidden = _hidden_character(text)
+        if hidden is not None:
+            raise InvalidIdentity(
+                f"{part} contains a control or invisible character (U+{ord(hidden):04X}).", field=part
+            )
     if not value.strip():
         raise InvalidIdentity(f"{kind} must not be empty.", field=kind)
     if len(value) > MAX_VALUE_LENGTH:

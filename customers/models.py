@@ -135,6 +135,25 @@ class Identity(models.Model):
         return f"{self.kind} {ns}{self.value}"
 
 
+class IdentityRejection(models.Model):
+    """An identity a resolution could not attach because the profile already held as many
+    values of its kind as the rules allow: kept for the data-quality page, never dropped silently."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identity_rejections")
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    namespace = models.CharField(max_length=50, blank=True, default="")
+    value = models.CharField(max_length=254)
+    reason = models.CharField(max_length=20, default="over_limit")
+    source = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-at"], name="identity_rejection_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} → customer {self.customer_id} ({self.reason})"
+
+
 class ConsentPurpose(models.TextChoices):
     MARKETING = "marketing", "Marketing"
     SERVICE = "service", "Service messages"

@@ -158,6 +158,8 @@ class ResolveView(GenericAPIView):
         )
         customer = Customer.objects.prefetch_related("business_units").get(pk=result.customer_id)
         body = {**CustomerSerializer(customer).data, "merged_ids": result.merged_ids}
+        if result.not_attached:  # blocked values, or over the per-kind limit: said, never dropped silently
+            body["identities_not_attached"] = result.not_attached
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 

@@ -25,6 +25,9 @@ class Outcome:
     target: int
     created: bool
     merged_ids: list[int] = field(default_factory=list)
+    # Identities of the set that were not attached, with why: "blocked" (a blocked value) or
+    # "over_limit" (the profile holds as many values of that kind as the rules allow).
+    not_attached: list[tuple[IdentityKey, str]] = field(default_factory=list)
 
 
 class BatchResolver:
@@ -124,7 +127,9 @@ class BatchResolver:
 
     # -- one identity set -----------------------------------------------------------
     def resolve_set(self, keys: list[IdentityKey], traits: tuple[dict, dict] | None) -> Outcome:
-        keys = list(dict.fromkeys(k for k in keys if not self.blocklist.blocks(k[0], k[2])))
+        keys = list(dict.fromkeys(keys))
+        blocked = [k for k in keys if self.blocklist.blocks(k[0], k[2])]
+        keys = [k for k in keys if k not in blocked]
         known = [(k, self.find(self.owner[k])) for k in keys if k in self.owner]
         unflagged = [(k, t) for k, t in known if not self._flagged(k)]
         candidates = unflagged or known
@@ -141,9 +146,10 @@ class BatchResolver:
             merged_ids = self._merge_eligible(unflagged)
             outcome = Outcome(target=self.find(anchor), created=False, merged_ids=merged_ids)
         target = outcome.target
+        outcome.not_attached = [(key, "blocked") for key in blocked]
         for key in keys:
-            if key not in self.owner:
-                self._attach(key, target)
+            if key not in self.owner and not self._attach(key, target):
+                outcome.not_attached.append((key, "over_limit"))
         if traits and (traits[0] or traits[1]):
             self.traits.append((target, traits))
         return outcome
@@ -215,11 +221,14 @@ class BatchResolver:
                 totals[customer_id] += n
         return totals
 
-    def _attach(self, key: IdentityKey, target: int) -> None:
+    def _attach(self, key: IdentityKey, target: int) -> bool:
+        """Attach ``key`` to ``target`` unless the profile already holds as many values of its
+        kind as allowed; False then (reported to the caller and on the data-quality page)."""
         kind, namespace, _ = key
         rule = self.rules.rule_for(kind, namespace)
         if rule.max_per_customer and self.counts[(target, kind, namespace)] >= rule.max_per_customer:
-            return  # the profile already holds as many values of this kind as allowed
+            return False
         self.counts[(target, kind, namespace)] += 1
         self.owner[key] = target
         self.pending_identities.append((key, target))
+        return True

@@ -21,7 +21,7 @@ from cxhub.jsonguard import check_data_json
 
 from .. import pipeline
 from ..merging import lock_customers, merge_locked
-from ..models import BusinessUnit, Customer, Identity, IdentityKind, LifecycleStage
+from ..models import BusinessUnit, Customer, Identity, IdentityKind, IdentityRejection, LifecycleStage
 from ..selectors import survivor_ids
 from .lookup import IdentityKey, identities_with_values
 
@@ -62,10 +62,20 @@ def split_traits(traits: dict) -> tuple[dict, dict]:
 class Resolution:
     """The outcome for one identity set: the surviving profile, whether it is new, what merged into it."""
 
-    def __init__(self, *, customer_id: int, created: bool, merged_ids: list[int], customer: Customer | None):
+    def __init__(
+        self,
+        *,
+        customer_id: int,
+        created: bool,
+        merged_ids: list[int],
+        customer: Customer | None,
+        not_attached: list[dict] | None = None,
+    ):
         self.customer_id = customer_id
         self.created = created
         self.merged_ids = merged_ids  # ids merged into it by this call
+        # Identities of the set that were not attached: {"kind", "namespace", "value", "reason"}.
+        self.not_attached = not_attached or []
         self._customer = customer
 
     @property
@@ -132,16 +142,29 @@ def flush(batch: BatchResolver, outcomes: list[Outcome], *, schedule: bool = Tru
     batch.changed.update(real_id.values())
     pipeline.mark_dirty([pk for pk in batch.changed if pk > 0], reason="resolution", schedule=schedule)
     resolutions = []
+    rejections = []
     for o in outcomes:
         customer_id = raced.get(real(o.target), real(o.target))
+        not_attached = [
+            {"kind": kind, "namespace": namespace, "value": value, "reason": reason}
+            for (kind, namespace, value), reason in o.not_attached
+        ]
+        rejections += [
+            IdentityRejection(customer_id=customer_id, source=batch.source[:100], at=now, **row)
+            for row in not_attached
+            if row["reason"] == "over_limit"
+        ]
         resolutions.append(
             Resolution(
                 customer_id=customer_id,
                 created=o.created and batch.find(o.target) == o.target and real(o.target) not in raced,
                 merged_ids=o.merged_ids,
                 customer=batch.customers.get(customer_id),
+                not_attached=not_attached,
             )
         )
+    if rejections:  # only then: a clean batch keeps its constant statement count
+        IdentityRejection.objects.bulk_create(rejections)
     return resolutions
 
 
