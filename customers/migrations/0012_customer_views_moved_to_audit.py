@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0010_dirty_handler_failures"),
+        ("customers", "0011_identity_rejections"),
         ("audit", "0003_customer_views_into_audit"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0011_customer_views_moved_to_audit"),
+        ("customers", "0012_customer_views_moved_to_audit"),
     ]
 
     operations = [
