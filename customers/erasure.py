@@ -22,7 +22,15 @@ from audit.context import actor_from
 from audit.services import record_audit, record_audit_many
 from cxhub.errors import DomainError
 
-from .models import Customer, ErasureRequest, ErasureStatus, Identity, MergeEvent, SuppressedIdentity
+from .models import (
+    Customer,
+    ErasureRequest,
+    ErasureStatus,
+    Identity,
+    IdentityRejection,
+    MergeEvent,
+    SuppressedIdentity,
+)
 from .personal_data import ANONYMISE, DELETE, personal_data
 
 logger = logging.getLogger("cxhub.erasure")
@@ -157,6 +165,7 @@ def _suppress_identities(ids: list[int], request: ErasureRequest) -> int:
     """Hash every identity of the person onto the suppression list: the live ones, and those a
     merge dropped over the per-kind limits (kept in the merge events, which erasure blanks next)."""
     keys = set(Identity.objects.filter(customer_id__in=ids).values_list("kind", "namespace", "value"))
+    keys |= set(IdentityRejection.objects.filter(customer_id__in=ids).values_list("kind", "namespace", "value"))
     merges = MergeEvent.objects.filter(Q(survivor_id__in=ids) | Q(merged_id__in=ids))
     for removed in merges.values_list("removed", flat=True):
         for row in (removed or {}).get("customers.Identity.customer", []):

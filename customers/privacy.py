@@ -4,7 +4,15 @@ from django.db.models import Q
 
 from audit.models import AuditEvent
 
-from .models import Consent, Customer, DirtyCustomer, DirtyHandlerFailure, Identity, MergeEvent
+from .models import (
+    Consent,
+    Customer,
+    DirtyCustomer,
+    DirtyHandlerFailure,
+    Identity,
+    IdentityRejection,
+    MergeEvent,
+)
 from .personal_data import DELETE, KEEP, register_personal_data
 
 MERGE_EXPORT_FIELDS = (
@@ -77,6 +85,13 @@ def register() -> None:
         section="consents",
         export_fields=("channel", "purpose", "granted", "source", "evidence", "captured_at"),
         erase=DELETE,
+    )
+    register_personal_data(
+        IdentityRejection,
+        section="rejected_identities",
+        export_fields=("kind", "namespace", "value", "reason", "source", "at"),
+        erase=DELETE,
+        why="Identity values refused over the per-kind limits: the person's values all the same.",
     )
     register_personal_data(DirtyCustomer, section="dirty_marks", erase=DELETE)
     register_personal_data(DirtyHandlerFailure, section="dirty_handler_failures", erase=DELETE)
