@@ -164,8 +164,9 @@ def erase_customer(*, request_id: int) -> ErasureRequest:
 def _suppress_identities(ids: list[int], request: ErasureRequest) -> int:
     """Hash every identity of the person onto the suppression list: the live ones, and those a
     merge dropped over the per-kind limits (kept in the merge events, which erasure blanks next)."""
-    keys = set(Identity.objects.filter(customer_id__in=ids).values_list("kind", "namespace", "value"))
-    keys |= set(IdentityRejection.objects.filter(customer_id__in=ids).values_list("kind", "namespace", "value"))
+    columns = ("kind", "namespace", "value")
+    keys = set(Identity.objects.filter(customer_id__in=ids).values_list(*columns))
+    keys |= set(IdentityRejection.objects.filter(customer_id__in=ids).values_list(*columns))
     merges = MergeEvent.objects.filter(Q(survivor_id__in=ids) | Q(merged_id__in=ids))
     for removed in merges.values_list("removed", flat=True):
         for row in (removed or {}).get("customers.Identity.customer", []):
