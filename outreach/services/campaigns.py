@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
+from audit.services import record_audit
 from customers.models import ConsentPurpose, Customer
 from customers.selectors import ALL_CHANNELS, OPT_OUT_PURPOSES
 from cxhub.errors import Conflict, DomainError
@@ -139,7 +140,14 @@ def send_campaign(*, campaign: Campaign, user=None, now: datetime | None = None)
 
 
 def _audit(campaign: Campaign, user, counts: dict) -> None:
-    logger.info("Campaign %s sent by %s: %s", campaign.pk, getattr(user, "pk", None), counts)
+    record_audit(
+        action="campaign.send",
+        actor=user,
+        object_type="campaign",
+        object_id=campaign.pk,
+        row_count=counts["messages"],
+        detail={"decided": counts["decided"], "messages": counts["messages"]},
+    )
 
 
 def decide_and_create(*, campaign: Campaign, now: datetime, customer_ids: list[int] | None = None) -> dict:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from customers.pipeline import mark_dirty, process_dirty_customers
 from customers.services import record_consent
+from cxhub.roles import MARKETER
 from outreach import policy, selectors
 from outreach.models import Campaign, CampaignRecipient, FrequencyCap, Message, Suppression
 from outreach.services import campaigns
@@ -267,3 +268,21 @@ def test_entering_a_segment_starts_the_journey_that_starts_from_it():
     assert run_entry_handlers(customer_ids=None) == 0
     process_dirty_customers()
     assert JourneyInstance.objects.filter(journey=journey).count() == 1
+
+
+def test_each_send_of_a_campaign_is_appended_to_the_audit_log(audience, make_user):
+    from audit.models import AuditEvent
+
+    reachable, _ = audience
+    marketer = make_user(MARKETER)
+    campaign = campaign_for(static_segment(customers=reachable))
+    counts = campaigns.send_campaign(campaign=campaign, user=marketer)
+    campaign.status = "draft"
+    campaign.save()
+    campaigns.send_campaign(campaign=campaign, user=marketer)
+    events = list(AuditEvent.objects.filter(action="campaign.send").order_by("pk"))
+    assert [(e.object_type, e.object_id, e.actor_user_id) for e in events] == [
+        ("campaign", str(campaign.pk), marketer.pk)
+    ] * 2
+    assert [e.row_count for e in events] == [counts["messages"], 0]
+    assert events[0].detail == {"decided": 12, "messages": counts["messages"]}
