@@ -116,7 +116,9 @@ def test_a_log_posted_on_a_merged_id_lands_on_the_survivor_page(agent_client):
     assert Interaction.objects.get().customer_id == survivor.pk
 
 
-def test_a_reference_links_the_event_to_its_journey(agent_client, django_capture_on_commit_callbacks):
+def test_a_reference_links_the_event_to_its_journey(
+    agent_client, django_capture_on_commit_callbacks, celery_eager
+):
     load_journey_templates()
     customer = CustomerFactory()
     with django_capture_on_commit_callbacks(execute=True):
