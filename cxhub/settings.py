@@ -314,6 +314,10 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
 # Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
 DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
+# Interaction types the detractor-risk model counts as service contacts (scoring.detractor).
+SCORING_CONTACT_TYPES = env.list(
+    "SCORING_CONTACT_TYPES", default=["complaint", "query", "call", "email", "chat"]
+)
 
 # --- Outbound messages (outreach) ---------------------------------------------
 # EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…

@@ -6,6 +6,6 @@ class ScoringConfig(AppConfig):
     verbose_name = "Customer value and risk"
 
     def ready(self) -> None:
-        from . import wiring
+        from . import checks, wiring  # noqa: F401  (checks register themselves)
 
         wiring.connect()

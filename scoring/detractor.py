@@ -20,9 +20,12 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 
 import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from scipy import special
 
+from . import pgcopy
 from .summary import db_time
 
 FEATURES = (
@@ -40,7 +43,7 @@ FEATURES = (
     ("no_previous_answer", "No previous answer"),
 )
 FEATURE_LABELS = dict(FEATURES)
-SERVICE_TYPES = ("complaint", "query", "call", "email", "chat")
+TYPE_MAX_LENGTH = 64  # Interaction.type
 RECENCY_CAP_DAYS = 365.0
 MIN_TRAIN, MIN_TEST = 40, 15
 MAX_ANSWERS = 200_000
@@ -106,59 +109,68 @@ def customer_probes(*, at: datetime, window_days: int, customer_ids: list[int] |
     )
 
 
-def features_sql(probes: Probes, *, purchase_types: tuple[str, ...]) -> tuple[str, list]:
-    service_sql, service_params = _in("i.type", SERVICE_TYPES)
+def contact_types() -> tuple[str, ...]:
+    """The interaction types counted as service contacts (``settings.SCORING_CONTACT_TYPES``)."""
+    value = getattr(settings, "SCORING_CONTACT_TYPES", None)
+    if problems := check_contact_types(value):
+        raise ImproperlyConfigured(" ".join(problems))
+    return tuple(value)
+
+
+def check_contact_types(value) -> list[str]:
+    """Why ``value`` is not a usable list of contact types (empty when it is)."""
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+        return ["SCORING_CONTACT_TYPES must be a non-empty list of interaction types."]
+    problems = []
+    for item in value:
+        if (
+            not isinstance(item, str)
+            or not item.strip()
+            or len(item) > TYPE_MAX_LENGTH
+            or item != item.strip()
+        ):
+            problems.append(
+                f"SCORING_CONTACT_TYPES: {item!r} is not an interaction type (1-{TYPE_MAX_LENGTH} "
+                "characters, no surrounding spaces)."
+            )
+    if len(set(value)) != len(value):
+        problems.append("SCORING_CONTACT_TYPES lists a type twice.")
+    return problems
+
+
+def features_sql(
+    probes: Probes, *, purchase_types: tuple[str, ...], contacts: tuple[str, ...] | None = None
+) -> tuple[str, list]:
+    """Feature rows of the probes, ordered by probe.
+
+    Every customer at one moment (``probes.common_at``): each table is read once for the one
+    window and grouped by customer (hash aggregates, no per-customer lookups). Probes at their own
+    moments (past answers, a few dirty customers): each probe's window is joined through the
+    customer's indexes.
+    """
+    contacts = tuple(contacts or contact_types())
+    service_sql, service_params = _in("i.type", contacts)
     purchase_sql, purchase_params = _in("i.type", purchase_types)
     last_purchase_sql, last_params = _in("l.type", purchase_types)
-    if connection.vendor == "postgresql":
+    postgres = connection.vendor == "postgresql"
+    if postgres:
         probes_sql = probes.sql.replace("CAST(%s AS TIMESTAMP)", "CAST(%s AS timestamptz)")
         epoch = "EXTRACT(EPOCH FROM p.at)"
     else:  # SQLite compares the stored ISO text
         probes_sql = probes.sql.replace("CAST(%s AS TIMESTAMP)", "%s")
         epoch = "((julianday(p.at) - 2440587.5) * 86400.0)"
-    history_params: list = []
-    if probes.common_at is None:  # one lookup per probe (answers at their own moments; a few customers)
-        history_ctes, history_joins = "", ""
-        since_last = _days_between("p.at", "MAX(l.occurred_at)")
-        history_columns = f"""(SELECT {since_last} FROM interactions_interaction l
-         WHERE l.customer_id = p.customer_id AND {last_purchase_sql} AND l.occurred_at < p.at),
-       (SELECT q.score FROM metrics_surveyresponse q
-         WHERE q.customer_id = p.customer_id AND q.kind = 'nps' AND q.responded_at < p.at
-         ORDER BY q.responded_at DESC, q.id DESC LIMIT 1)"""
-        tail_params = list(last_params)
-    else:  # every customer at one moment: two grouped passes
-        moment = db_time(probes.common_at)
-        history_ctes = f""",
-last_purchase AS (
-    SELECT l.customer_id, MAX(l.occurred_at) AS last_at FROM interactions_interaction l
-    WHERE {last_purchase_sql} AND l.occurred_at < %s GROUP BY l.customer_id
-),
-previous_answer AS (
-    SELECT customer_id, score FROM (
-        SELECT q.customer_id, q.score,
-               ROW_NUMBER() OVER (PARTITION BY q.customer_id ORDER BY q.responded_at DESC, q.id DESC) AS n
-        FROM metrics_surveyresponse q WHERE q.kind = 'nps' AND q.responded_at < %s
-    ) ranked WHERE n = 1
-)"""
-        history_params = [*last_params, moment, moment]
-        history_columns = f"{_days_between('p.at', 'lp.last_at')}, pa.score"
-        history_joins = (
-            "LEFT JOIN last_purchase lp ON lp.customer_id = p.customer_id "
-            "LEFT JOIN previous_answer pa ON pa.customer_id = p.customer_id"
-        )
-        tail_params = []
-    sql = f"""
-WITH probes AS ({probes_sql}),
-behaviour AS (
-    SELECT p.probe,
-           COUNT(*) FILTER (WHERE i.type = 'complaint' AND i.direction = 'inbound') AS complaints,
+    aggregates = f"""COUNT(*) FILTER (WHERE i.type = 'complaint' AND i.direction = 'inbound') AS complaints,
            COUNT(*) FILTER (WHERE i.direction = 'inbound' AND {service_sql}) AS contacts,
            COUNT(*) FILTER (WHERE i.outcome = 'escalated') AS escalations,
            COUNT(*) FILTER (WHERE i.outcome = 'late') AS late,
            AVG(i.duration_seconds) FILTER (WHERE i.duration_seconds IS NOT NULL AND {service_sql}) / 60.0
                AS handle_minutes,
            COUNT(DISTINCT i.channel_id) FILTER (WHERE i.direction = 'inbound' AND {service_sql}) AS channels,
-           COUNT(*) FILTER (WHERE {purchase_sql}) AS orders
+           COUNT(*) FILTER (WHERE {purchase_sql}) AS orders"""
+    aggregate_params = [*service_params, *service_params, *service_params, *purchase_params]
+    if probes.common_at is None:  # one lookup per probe (answers at their own moments; a few customers)
+        window_ctes = f"""behaviour AS (
+    SELECT p.probe, {aggregates}
     FROM probes p
     JOIN interactions_interaction i
       ON i.customer_id = p.customer_id AND i.occurred_at >= p.since AND i.occurred_at < p.at
@@ -171,29 +183,82 @@ exceptions AS (
     JOIN journeys_journeyexception e
       ON e.instance_id = ji.id AND e.detected_at >= p.since AND e.detected_at < p.at
     GROUP BY p.probe
-){history_ctes}
-SELECT p.probe, p.customer_id, p.score, {epoch},
-       COALESCE(b.complaints, 0), COALESCE(b.contacts, 0), COALESCE(b.escalations, 0), COALESCE(b.late, 0),
-       COALESCE(x.exceptions, 0), COALESCE(x.breaches, 0), COALESCE(b.handle_minutes, 0),
-       GREATEST(COALESCE(b.channels, 0) - 1, 0), COALESCE(b.orders, 0),
-       {history_columns}
+)"""
+        window_params = aggregate_params
+        since_last = _days_between("p.at", "MAX(l.occurred_at)")
+        history_columns = [
+            f"(SELECT {since_last} FROM interactions_interaction l "
+            f"WHERE l.customer_id = p.customer_id AND {last_purchase_sql} AND l.occurred_at < p.at)",
+            "(SELECT q.score FROM metrics_surveyresponse q "
+            "WHERE q.customer_id = p.customer_id AND q.kind = 'nps' AND q.responded_at < p.at "
+            "ORDER BY q.responded_at DESC, q.id DESC LIMIT 1)",
+        ]
+        tail_params, history_joins = list(last_params), ""
+    else:  # every customer at one moment: one grouped pass per table
+        moment = db_time(probes.common_at)
+        since = probes.params[1]
+        window_ctes = f"""behaviour AS (
+    SELECT i.customer_id AS probe, {aggregates}
+    FROM interactions_interaction i
+    WHERE i.occurred_at >= %s AND i.occurred_at < %s
+    GROUP BY i.customer_id
+),
+exceptions AS (
+    SELECT ji.customer_id AS probe, COUNT(*) AS exceptions,
+           COUNT(*) FILTER (WHERE e.kind = 'sla_breached') AS breaches
+    FROM journeys_journeyexception e JOIN journeys_journeyinstance ji ON ji.id = e.instance_id
+    WHERE e.detected_at >= %s AND e.detected_at < %s
+    GROUP BY ji.customer_id
+),
+last_purchase AS (
+    SELECT l.customer_id, MAX(l.occurred_at) AS last_at FROM interactions_interaction l
+    WHERE {last_purchase_sql} AND l.occurred_at < %s GROUP BY l.customer_id
+),
+previous_answer AS (
+    SELECT customer_id, score FROM (
+        SELECT q.customer_id, q.score,
+               ROW_NUMBER() OVER (PARTITION BY q.customer_id ORDER BY q.responded_at DESC, q.id DESC) AS n
+        FROM metrics_surveyresponse q WHERE q.kind = 'nps' AND q.responded_at < %s
+    ) ranked WHERE n = 1
+)"""
+        window_params = [*aggregate_params, since, moment, since, moment, *last_params, moment, moment]
+        history_columns = [_days_between("p.at", "lp.last_at"), "pa.score"]
+        history_joins = (
+            "LEFT JOIN last_purchase lp ON lp.customer_id = p.customer_id "
+            "LEFT JOIN previous_answer pa ON pa.customer_id = p.customer_id"
+        )
+        tail_params = []
+    columns = [
+        "p.probe",
+        "p.customer_id",
+        "p.score",
+        epoch,
+        "COALESCE(b.complaints, 0)",
+        "COALESCE(b.contacts, 0)",
+        "COALESCE(b.escalations, 0)",
+        "COALESCE(b.late, 0)",
+        "COALESCE(x.exceptions, 0)",
+        "COALESCE(x.breaches, 0)",
+        "COALESCE(b.handle_minutes, 0)",
+        "GREATEST(COALESCE(b.channels, 0) - 1, 0)",
+        "COALESCE(b.orders, 0)",
+        *history_columns,
+    ]
+    if postgres:  # non-null float8 columns, read by binary COPY
+        columns = [f"COALESCE(({c})::float8, 'NaN')" for c in columns]
+    sql = f"""
+WITH probes AS ({probes_sql}),
+{window_ctes}
+SELECT {", ".join(columns)}
 FROM probes p
 LEFT JOIN behaviour b ON b.probe = p.probe
 LEFT JOIN exceptions x ON x.probe = p.probe
 {history_joins}
 ORDER BY p.probe
 """
-    if connection.vendor != "postgresql":
+    if not postgres:
         sql = sql.replace("GREATEST(", "MAX(")
-    params = [
-        *probes.params,
-        *service_params,
-        *service_params,
-        *service_params,
-        *purchase_params,
-        *history_params,
-        *tail_params,
-    ]
+    params = [*probes.params, *window_params, *tail_params]
     return sql, params
 
 
@@ -206,10 +271,17 @@ class FeatureRows:
     matrix: np.ndarray  # len(probe) × len(FEATURES)
 
 
-def read_features(probes: Probes, *, purchase_types: tuple[str, ...]) -> FeatureRows:
-    """Feature rows of the probes, read in chunks (a server-side cursor for every customer)."""
-    sql, params = features_sql(probes, purchase_types=purchase_types)
-    chunks = [_chunk(rows) for rows in _fetch(sql, params, server_side=probes.common_at is not None)]
+def read_features(
+    probes: Probes, *, purchase_types: tuple[str, ...], contacts: tuple[str, ...] | None = None
+) -> FeatureRows:
+    """Feature rows of the probes (binary COPY into numpy on PostgreSQL, chunks of rows elsewhere)."""
+    sql, params = features_sql(probes, purchase_types=purchase_types, contacts=contacts)
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            chunks = [_chunk(data) for data in pgcopy.read_matrix(cursor, sql, params, 4 + 9 + 2)]
+    else:
+        chunks = [_chunk(np.array(rows, dtype=object).astype(float)) for rows in _fetch(sql, params)]
     data = np.concatenate(chunks) if chunks else np.empty((0, 4 + len(FEATURES)))
     return FeatureRows(
         probe=data[:, 0].astype(np.int64),
@@ -220,24 +292,15 @@ def read_features(probes: Probes, *, purchase_types: tuple[str, ...]) -> Feature
     )
 
 
-def _fetch(sql: str, params: list, *, server_side: bool, size: int = 50_000):
-    if server_side and connection.vendor == "postgresql":
-        connection.ensure_connection()
-        with connection.connection.cursor(name="scoring_features") as cursor:
-            cursor.itersize = size
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(size):
-                yield rows
-        return
+def _fetch(sql: str, params: list, size: int = 50_000):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(size):
             yield rows
 
 
-def _chunk(rows: list[tuple]) -> np.ndarray:
+def _chunk(data: np.ndarray) -> np.ndarray:
     """probe, customer, score, epoch, then the FEATURES in order (recency capped, answer flags)."""
-    data = np.array(rows, dtype=object).astype(float)
     days, previous = data[:, 13], data[:, 14]
     return np.column_stack(
         [
@@ -261,8 +324,11 @@ def fit(run, *, progress=None) -> dict:
     started = time.perf_counter()
     window = int(run.options.get("detractor_window_days", 90))
     before = datetime.combine(run.calibration_end + timedelta(days=1), dtime.min, tzinfo=UTC)
+    contacts = contact_types()
     rows = read_features(
-        answer_probes(before=before, window_days=window), purchase_types=tuple(run.transaction_types)
+        answer_probes(before=before, window_days=window),
+        purchase_types=tuple(run.transaction_types),
+        contacts=contacts,
     )
     if progress:
         progress("detractor", len(rows.probe), 0)
@@ -302,6 +368,7 @@ def fit(run, *, progress=None) -> dict:
         "fit_seconds": time.perf_counter() - started,
         "model": {
             "features": [name for name, _ in FEATURES],
+            "contact_types": list(contacts),
             "mean": scaler.mean_.tolist(),
             "scale": scale.tolist(),
             "coef": coef.tolist(),
@@ -360,6 +427,8 @@ def score(
             customer_ids=None if all_customers else [int(c) for c in customer_ids],
         ),
         purchase_types=tuple(run.transaction_types),
+        # The types the model was fitted with (models fitted before the setting: the setting).
+        contacts=tuple(model.get("contact_types") or contact_types()),
     )
     # Both are ordered by customer id; align (customers created meanwhile get no risk).
     position = np.searchsorted(rows.customer_id, customer_ids)

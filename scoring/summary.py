@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 import numpy as np
 from django.db import connection
 
+from . import pgcopy
+
 COLUMNS = (
     "customer_id",
     "purchase_days",
@@ -98,6 +100,18 @@ def summary_sql(spec: SummarySpec, customer_ids: list[int] | None = None) -> tup
         live_ids_sql = f"AND {live_ids_sql}"
     cost_sql, cost_params = _json_number("i.properties", spec.cost_property)
     revenue_types_sql, revenue_types_params = _in("i.type", spec.transaction_types)
+    if connection.vendor == "postgresql":  # every column a non-null float8: read by binary COPY
+        select = (
+            "c.id::float8, COALESCE(p.days, 0)::float8, COALESCE(p.first_day::float8, 'NaN'), "
+            "COALESCE(p.last_day::float8, 'NaN'), COALESCE(p.total, 0)::float8, "
+            "COALESCE(p.repeat_total, 0)::float8, COALESCE(k.n, 0)::float8, COALESCE(k.revenue, 0)::float8, "
+            "COALESCE(k.cost, 0)::float8"
+        )
+    else:
+        select = (
+            "c.id, COALESCE(p.days, 0), p.first_day, p.last_day, COALESCE(p.total, 0), "
+            "COALESCE(p.repeat_total, 0), COALESCE(k.n, 0), COALESCE(k.revenue, 0), COALESCE(k.cost, 0)"
+        )
     sql = f"""
 WITH purchase_days AS (
     SELECT i.customer_id, {_day("i.occurred_at")} AS day, SUM({value_sql}) AS value
@@ -119,8 +133,7 @@ WITH purchase_days AS (
     WHERE i.occurred_at >= %s AND i.occurred_at < %s {unit_sql} {ids_sql}
     GROUP BY 1
 )
-SELECT c.id, COALESCE(p.days, 0), p.first_day, p.last_day, COALESCE(p.total, 0), COALESCE(p.repeat_total, 0),
-       COALESCE(k.n, 0), COALESCE(k.revenue, 0), COALESCE(k.cost, 0)
+SELECT {select}
 FROM customers_customer c
 LEFT JOIN purchases p ON p.customer_id = c.id
 LEFT JOIN costs k ON k.customer_id = c.id
@@ -178,15 +191,12 @@ def _to_matrix(rows: list[tuple]) -> np.ndarray:
 def stream_summary(
     spec: SummarySpec, customer_ids: list[int] | None = None, *, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[np.ndarray]:
-    """Chunks of summary rows as float matrices; on PostgreSQL through a server-side cursor."""
+    """Chunks of summary rows as float matrices; on PostgreSQL streamed by binary COPY into numpy."""
     sql, params = summary_sql(spec, customer_ids)
-    if connection.vendor == "postgresql" and customer_ids is None:
+    if connection.vendor == "postgresql":
         connection.ensure_connection()
-        with connection.connection.cursor(name="scoring_summary") as cursor:
-            cursor.itersize = chunk_rows
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(chunk_rows):
-                yield _to_matrix(rows)
+        with connection.connection.cursor() as cursor:
+            yield from pgcopy.read_matrix(cursor, sql, params, len(COLUMNS))
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
