@@ -18,6 +18,7 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 HEADER = SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"  # flags 0, no header extension
 TRAILER = b"\xff\xff"
 CHUNK_BYTES = 8 << 20
+NOT_FIXED_WIDTH = "binary COPY: rows are not all non-null 8-byte columns (a NULL, or truncated data)"
 
 
 def _row_dtype(kinds: str) -> np.dtype:
@@ -33,7 +34,7 @@ def _decode(buffer: bytes | bytearray | memoryview, dtype: np.dtype, columns: in
     if len(rows) and (
         (rows["count"] != columns).any() or any((rows[f"len{k}"] != 8).any() for k in range(columns))
     ):
-        raise ValueError("binary COPY: a NULL or a column that is not 8 bytes wide")
+        raise ValueError(NOT_FIXED_WIDTH)
     out = np.empty((len(rows), columns), dtype=float)
     for k in range(columns):
         out[:, k] = rows[f"v{k}"]
@@ -67,7 +68,7 @@ def read_matrix(cursor, sql: str, params: list, columns: int) -> Iterator[np.nda
     if not started:
         return
     if bytes(pending[-2:]) != TRAILER or (len(pending) - 2) % size:
-        raise ValueError("binary COPY: truncated data")
+        raise ValueError(NOT_FIXED_WIDTH)
     if len(pending) > 2:
         yield _decode(bytes(pending[:-2]), dtype, columns)
 
