@@ -168,15 +168,28 @@ def features_sql(
            COUNT(DISTINCT i.channel_id) FILTER (WHERE i.direction = 'inbound' AND {service_sql}) AS channels,
            COUNT(*) FILTER (WHERE {purchase_sql}) AS orders"""
     aggregate_params = [*service_params, *service_params, *service_params, *purchase_params]
-    if probes.common_at is None:  # one lookup per probe (answers at their own moments; a few customers)
-        window_ctes = f"""behaviour AS (
+    behaviour_join, join_params = "LEFT JOIN behaviour b ON b.probe = p.probe", []
+    if probes.common_at is None and postgres:
+        # One index range scan of the customer's window per probe (LATERAL): measured twice as fast
+        # as the join below on 38,000 answers, whose plan walks every customer's whole timeline.
+        behaviour_cte = ""
+        behaviour_join = f"""LEFT JOIN LATERAL (
+    SELECT {aggregates}
+    FROM interactions_interaction i
+    WHERE i.customer_id = p.customer_id AND i.occurred_at >= p.since AND i.occurred_at < p.at
+) b ON true"""
+        join_params = aggregate_params
+    else:
+        behaviour_cte = f"""behaviour AS (
     SELECT p.probe, {aggregates}
     FROM probes p
     JOIN interactions_interaction i
       ON i.customer_id = p.customer_id AND i.occurred_at >= p.since AND i.occurred_at < p.at
     GROUP BY p.probe
 ),
-exceptions AS (
+"""
+    if probes.common_at is None:  # one lookup per probe (answers at their own moments; a few customers)
+        window_ctes = f"""{behaviour_cte}exceptions AS (
     SELECT p.probe, COUNT(*) AS exceptions, COUNT(*) FILTER (WHERE e.kind = 'sla_breached') AS breaches
     FROM probes p
     JOIN journeys_journeyinstance ji ON ji.customer_id = p.customer_id
@@ -184,7 +197,7 @@ exceptions AS (
       ON e.instance_id = ji.id AND e.detected_at >= p.since AND e.detected_at < p.at
     GROUP BY p.probe
 )"""
-        window_params = aggregate_params
+        window_params = [] if join_params else aggregate_params
         since_last = _days_between("p.at", "MAX(l.occurred_at)")
         history_columns = [
             f"(SELECT {since_last} FROM interactions_interaction l "
@@ -251,14 +264,14 @@ WITH probes AS ({probes_sql}),
 {window_ctes}
 SELECT {", ".join(columns)}
 FROM probes p
-LEFT JOIN behaviour b ON b.probe = p.probe
+{behaviour_join}
 LEFT JOIN exceptions x ON x.probe = p.probe
 {history_joins}
 ORDER BY p.probe
 """
     if not postgres:
         sql = sql.replace("GREATEST(", "MAX(")
-    params = [*probes.params, *window_params, *tail_params]
+    params = [*probes.params, *window_params, *tail_params, *join_params]
     return sql, params
 
 
