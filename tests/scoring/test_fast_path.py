@@ -12,6 +12,7 @@ from customers.models import Customer
 from interactions.models import Channel, Interaction
 from scoring import detractor, pgcopy, services
 from scoring.compute import Scores
+from scoring.models import CustomerScore
 from scoring.summary import COLUMNS, _to_matrix, read_summary, summary_sql
 from scoring.writer import SCORE_COLUMNS, _columns, copy_lines
 
@@ -243,3 +244,84 @@ def test_an_invalid_contact_types_setting_fails_the_fit_with_the_reason(settings
     services.run_fit(run=run)
     run.refresh_from_db()
     assert run.status == "failed" and "SCORING_CONTACT_TYPES" in run.error
+
+
+# --- Full passes swap a new table in (PostgreSQL) ----------------------------------------------
+
+
+def _catalog():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'scoring_customerscore'::regclass ORDER BY 1"
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'scoring_customerscore'::regclass ORDER BY 1"
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT 'scoring_customerscore'::regclass::oid, to_regclass('scoring_customerscore_next')"
+        )
+        oid, leftover = cursor.fetchone()
+    return constraints, indexes, oid, leftover
+
+
+def _fit_and_read():
+    run = services.request_fit(calibration_end=AS_OF, trigger="test", queue=False)
+    services.run_fit(run=run)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    return {
+        row["customer_id"]: row
+        for row in CustomerScore.objects.values("customer_id", "p_alive", "clv", "rfm_code", "profitability")
+    }
+
+
+@postgres_only
+def test_a_full_pass_swaps_in_a_table_with_the_same_constraints_and_indexes():
+    load_histories(80, seed=4)
+    constraints, indexes, oid, _ = _catalog()
+    first = _fit_and_read()
+    after_constraints, after_indexes, after_oid, leftover = _catalog()
+    assert after_oid != oid and leftover is None  # a new table, nothing left behind
+    assert (after_constraints, after_indexes) == (constraints, indexes)
+    assert len(first) == 80
+    gone = Customer.objects.order_by("pk").first()
+    Customer.objects.filter(pk=gone.pk).delete()
+    second = _fit_and_read()
+    assert gone.pk not in second and len(second) == 79
+    assert {k: v for k, v in first.items() if k != gone.pk}.keys() == second.keys()
+
+
+@postgres_only
+@pytest.mark.django_db(
+    transaction=True, serialized_rollback=True
+)  # the other connection must see the committed table
+def test_a_reader_holding_the_table_makes_the_pass_update_in_place(monkeypatch):
+    from scoring import writer
+    from tooling.benchmarking import baseline
+
+    load_histories(60, seed=4)
+    swapped = _fit_and_read()
+    _, _, oid, _ = _catalog()
+    monkeypatch.setattr(writer, "SWAP_LOCK_TIMEOUT", "200ms")
+    with baseline.raw_connection() as other:
+        other.autocommit = False
+        other.execute("SELECT count(*) FROM scoring_customerscore")  # holds ACCESS SHARE until rollback
+        updated = _fit_and_read()
+        other.rollback()
+    _, _, same_oid, leftover = _catalog()
+    assert same_oid == oid and leftover is None
+    assert updated.keys() == swapped.keys()
+
+
+@postgres_only
+def test_a_granted_table_is_updated_in_place():
+    load_histories(40, seed=4)
+    with connection.cursor() as cursor:
+        cursor.execute("GRANT SELECT ON scoring_customerscore TO PUBLIC")
+    _, _, oid, _ = _catalog()
+    assert len(_fit_and_read()) == 40
+    assert _catalog()[2] == oid
