@@ -387,8 +387,12 @@ def _build_next(cursor) -> None:
     cursor.execute(f"CREATE TABLE {NEXT} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING STORAGE)")
     cursor.execute(f"INSERT INTO {NEXT} ({names}) SELECT {names} FROM scoring_stage ORDER BY customer_id")
     constraints, indexes = _definitions(cursor)
-    for k, (_, definition) in enumerate(constraints):
-        cursor.execute(f"ALTER TABLE {NEXT} ADD CONSTRAINT {NEXT}_c{k} {definition}")
+    # One ALTER TABLE: the checks are verified in one scan of the new table.
+    adds = ", ".join(
+        f"ADD CONSTRAINT {NEXT}_c{k} {definition}" for k, (_, definition) in enumerate(constraints)
+    )
+    if adds:
+        cursor.execute(f"ALTER TABLE {NEXT} {adds}")
     for k, (name, definition) in enumerate(indexes):
         head, _, tail = definition.partition(f" ON public.{TABLE} ")
         if not tail:
