@@ -1,13 +1,16 @@
 """The next best channel to reach a customer for a purpose, with its reasons and the
-alternatives that were ruled out.
+alternatives that were ruled out — for the API, the 360 page, campaigns and journey actions
+(which may ask for ``"next_best"`` instead of a fixed channel).
 
 For each outbound channel (``CANDIDATES``):
 
 1. **Ruled out** (``blocked_by``) when there is no address for it (``unreachable``), the
    address bounced (``bounced``: from the registered bounce sources), the consent ledger
-   says no for the purpose (``no_consent``, the same ``can_contact`` every outbound path
-   calls) or, for a channel that interrupts (phone, SMS, WhatsApp, app push), it is now the
-   customer's quiet hours (``quiet_hours``). A blocked channel is never recommended.
+   says no for the purpose (``no_consent``, the same rule as ``can_contact``, which every
+   outbound path calls) or, for a channel that interrupts (phone, SMS, WhatsApp, app push), it
+   is now the customer's quiet hours (``quiet_hours``). When the caller sends through the
+   product (``active_only``), a channel switched off in the admin is ``inactive``. A blocked
+   channel is never recommended.
 2. **Scored** 0–1 from the evidence, each weighed as in ``WEIGHTS`` and renormalised over
    the evidence present:
    - *behaviour*: the customer's own inbound contacts on the channel in the last year (share
@@ -20,13 +23,15 @@ For each outbound channel (``CANDIDATES``):
    - *cost*: cheaper is better (the channel's cost per interaction against the dearest
      candidate).
 
-A constant number of queries whatever the customer's history.
+A constant number of queries whatever the customer's history, and — through
+``next_best_for_customers`` — whatever the number of customers in a batch.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +39,8 @@ from django.utils import timezone
 
 from cxhub.errors import DomainError
 
+# What campaigns and journey actions store in their ``channel`` to have it chosen per customer.
+NEXT_BEST = "next_best"
 BEHAVIOUR_DAYS = 365
 BEHAVIOUR_SAMPLE = 500
 ANSWER_WINDOW = timedelta(days=3)
@@ -50,19 +57,22 @@ INTERRUPTING = frozenset({"phone", "sms", "whatsapp", "mobile_app"})
 # What the customer does and says they prefer outweighs what a channel costs us.
 WEIGHTS = {"behaviour": 0.35, "campaign_response": 0.25, "preference": 0.25, "cost": 0.15}
 
-# Sources plugged in by the apps that hold the evidence (campaigns with holdouts, message
-# delivery). ``response_rates(customer_id, purpose) -> {channel: score 0–1}``;
-# ``bounced(customer_id) -> {channel: reason}``.
-_response_rate_sources: list[Callable[[int, str], dict[str, float]]] = []
-_bounce_sources: list[Callable[[int], dict[str, str]]] = []
+# Sources plugged in by the apps that hold the evidence (``outreach.wiring``: campaign holdout
+# results and message bounces), each answering for a batch of customers in a constant number
+# of queries: ``response_rates(customer_ids, purpose) -> {customer_id: {channel: score 0–1}}``;
+# ``bounced(customer_ids) -> {customer_id: {channel: reason}}``.
+ResponseRateSource = Callable[[list[int], str], dict[int, dict[str, float]]]
+BounceSource = Callable[[list[int]], dict[int, dict[str, str]]]
+_response_rate_sources: list[ResponseRateSource] = []
+_bounce_sources: list[BounceSource] = []
 
 
-def register_response_rates(source: Callable[[int, str], dict[str, float]]) -> None:
+def register_response_rates(source: ResponseRateSource) -> None:
     if source not in _response_rate_sources:
         _response_rate_sources.append(source)
 
 
-def register_bounces(source: Callable[[int], dict[str, str]]) -> None:
+def register_bounces(source: BounceSource) -> None:
     if source not in _bounce_sources:
         _bounce_sources.append(source)
 
@@ -95,53 +105,90 @@ class Recommendation:
             ],
         }
 
+    @property
+    def ranked(self) -> list[str]:
+        """The allowed channels, best first (the recommendation, then the allowed alternatives)."""
+        allowed = [o.channel for o in self.alternatives if not o.blocked_by]
+        return ([self.channel] if self.channel else []) + allowed
 
-def _addresses(customer) -> dict[str, bool]:
+
+def _addresses(customers: list) -> dict[int, dict[str, bool]]:
     from customers.models import Identity
 
-    kinds = set(Identity.objects.filter(customer=customer).values_list("kind", flat=True).distinct())
-    attributes = customer.attributes or {}
-    return {
-        "email": bool(customer.email) or "email" in kinds,
-        "phone": bool(customer.phone) or "phone" in kinds,
-        "device": "device_id" in kinds,
-        "postal": bool(attributes.get("address") or attributes.get("postcode")),
-    }
+    kinds: dict[int, set[str]] = defaultdict(set)
+    rows = Identity.objects.filter(customer_id__in=[c.pk for c in customers])
+    for customer_id, kind in rows.values_list("customer_id", "kind").distinct():
+        kinds[customer_id].add(kind)
+    found = {}
+    for customer in customers:
+        attributes = customer.attributes or {}
+        found[customer.pk] = {
+            "email": bool(customer.email) or "email" in kinds[customer.pk],
+            "phone": bool(customer.phone) or "phone" in kinds[customer.pk],
+            "device": "device_id" in kinds[customer.pk],
+            "postal": bool(attributes.get("address") or attributes.get("postcode")),
+        }
+    return found
 
 
-def _consents(customer, purposes: list[str]) -> dict[str, dict[str, bool]]:
-    """Per purpose, may we contact on each candidate: as ``can_contact`` decides, the ledger's
-    newest row for the channel or for ``all``; without one, only service messages are allowed."""
+def _consents(customer_ids: list[int], purposes: list[str]) -> dict[int, dict[str, dict[str, bool]]]:
+    """Per customer and purpose, may we contact on each candidate: as ``can_contact`` decides, the
+    ledger's newest row for the channel or for ``all``; without one, only service messages."""
     from customers.models import Consent
     from customers.selectors import ALL_CHANNELS, OPT_OUT_PURPOSES
 
-    latest: dict[tuple[str, str], tuple] = {}
-    rows = Consent.objects.filter(customer=customer, purpose__in=purposes).order_by("captured_at", "id")
-    for purpose, channel, granted, captured_at, pk in rows.values_list(
-        "purpose", "channel", "granted", "captured_at", "id"
+    latest: dict[tuple[int, str, str], tuple] = {}
+    rows = Consent.objects.filter(customer_id__in=customer_ids, purpose__in=purposes)
+    rows = rows.order_by("captured_at", "id")
+    for customer_id, purpose, channel, granted, captured_at, pk in rows.values_list(
+        "customer_id", "purpose", "channel", "granted", "captured_at", "id"
     ):
-        latest[(purpose, channel)] = (captured_at, pk, granted)
-    decided: dict[str, dict[str, bool]] = {}
-    for purpose in purposes:
-        decided[purpose] = {}
-        for channel in CANDIDATES:
-            found = [latest[(purpose, c)] for c in (channel, ALL_CHANNELS) if (purpose, c) in latest]
-            decided[purpose][channel] = max(found)[2] if found else purpose in OPT_OUT_PURPOSES
+        latest[(customer_id, purpose, channel)] = (captured_at, pk, granted)
+    decided: dict[int, dict[str, dict[str, bool]]] = {}
+    for customer_id in customer_ids:
+        decided[customer_id] = {}
+        for purpose in purposes:
+            per_channel = decided[customer_id][purpose] = {}
+            for channel in CANDIDATES:
+                keys = [(customer_id, purpose, c) for c in (channel, ALL_CHANNELS)]
+                found = [latest[k] for k in keys if k in latest]
+                per_channel[channel] = max(found)[2] if found else purpose in OPT_OUT_PURPOSES
     return decided
 
 
-def _behaviour(customer) -> dict[str, dict]:
-    """Per channel: the customer's inbound contacts, our outbound messages and those answered,
-    over their latest ``BEHAVIOUR_SAMPLE`` interactions of the last year (one indexed read of
-    the timeline, bounded whatever the history: the 360 page shows this)."""
+def _behaviour(customer_ids: list[int]) -> dict[int, dict[str, dict]]:
+    """Per customer and channel: their inbound contacts, our outbound messages and those answered,
+    over their latest ``BEHAVIOUR_SAMPLE`` interactions of the last year (one indexed read of the
+    timeline, bounded whatever the history; for a batch, one windowed read)."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
     from interactions.models import Interaction
 
     since = timezone.now() - timedelta(days=BEHAVIOUR_DAYS)
-    latest = list(
-        Interaction.objects.filter(customer=customer, occurred_at__gte=since)
-        .order_by("-occurred_at", "-id")
-        .values_list("channel__code", "direction", "occurred_at")[:BEHAVIOUR_SAMPLE]
-    )
+    recent = Interaction.objects.filter(customer_id__in=customer_ids, occurred_at__gte=since)
+    fields = ("customer_id", "channel__code", "direction", "occurred_at")
+    if len(customer_ids) == 1:
+        rows = recent.order_by("-occurred_at", "-id").values_list(*fields)[:BEHAVIOUR_SAMPLE]
+    else:
+        rows = (
+            recent.annotate(
+                newest=Window(
+                    RowNumber(),
+                    partition_by=[F("customer_id")],
+                    order_by=[F("occurred_at").desc(), F("id").desc()],
+                )
+            )
+            .filter(newest__lte=BEHAVIOUR_SAMPLE)
+            .values_list(*fields)
+        )
+    timelines: dict[int, list] = defaultdict(list)
+    for customer_id, code, direction, at in rows:
+        timelines[customer_id].append((code, direction, at))
+    return {customer_id: _answers(timelines[customer_id]) for customer_id in customer_ids}
+
+
+def _answers(latest: list) -> dict[str, dict]:
     inbound_times = sorted(at for _, direction, at in latest if direction == "inbound")
     found: dict[str, dict] = {}
     for code, direction, at in latest:
@@ -156,22 +203,52 @@ def _behaviour(customer) -> dict[str, dict]:
     return found
 
 
-def _costs() -> dict[str, float]:
+def _channels() -> dict[str, tuple[float, bool]]:
+    """Candidate channels known to the product: (cost per interaction, active)."""
     from interactions.models import Channel
 
     return {
-        code: float(cost)
-        for code, cost in Channel.objects.filter(code__in=CANDIDATES).values_list(
-            "code", "cost_per_interaction"
+        code: (float(cost), active)
+        for code, cost, active in Channel.objects.filter(code__in=CANDIDATES).values_list(
+            "code", "cost_per_interaction", "active"
         )
     }
 
 
-def _collect(sources, *args) -> dict:
-    merged: dict = {}
+def _collect(sources, customer_ids: list[int], *args) -> dict[int, dict]:
+    merged: dict[int, dict] = {customer_id: {} for customer_id in customer_ids}
     for source in sources:
-        merged.update(source(*args))
+        for customer_id, found in source(customer_ids, *args).items():
+            merged.setdefault(customer_id, {}).update(found)
     return merged
+
+
+def _check_purposes(purposes: Iterable[str]) -> None:
+    from customers.models import ConsentPurpose
+
+    for purpose in purposes:
+        if purpose not in ConsentPurpose.values:
+            raise DomainError(f"purpose must be one of {', '.join(ConsentPurpose.values)}.", field="purpose")
+
+
+def _evidence(customers: list, purposes: list[str]) -> dict[int, dict]:
+    """Everything the choice reads, for a batch of customers: 5 queries + 2 per purpose."""
+    ids = [c.pk for c in customers]
+    addresses, consents, behaviour = _addresses(customers), _consents(ids, purposes), _behaviour(ids)
+    channels = _channels()
+    bounced = _collect(_bounce_sources, ids)
+    rates = {purpose: _collect(_response_rate_sources, ids, purpose) for purpose in purposes}
+    return {
+        pk: {
+            "addresses": addresses[pk],
+            "consents": consents[pk],
+            "behaviour": behaviour[pk],
+            "channels": channels,
+            "bounced": bounced.get(pk, {}),
+            "rates": {purpose: rates[purpose].get(pk, {}) for purpose in purposes},
+        }
+        for pk in ids
+    }
 
 
 def next_best_channel(*, customer, purpose: str, at: datetime | None = None) -> Recommendation:
@@ -183,33 +260,38 @@ def next_best_channels(
     *, customer, purposes: list[str], at: datetime | None = None
 ) -> dict[str, Recommendation]:
     """``next_best_channel`` for several purposes, sharing the reads (5 queries + 2 per purpose)."""
-    from customers.models import ConsentPurpose
-
-    for purpose in purposes:
-        if purpose not in ConsentPurpose.values:
-            raise DomainError(f"purpose must be one of {', '.join(ConsentPurpose.values)}.", field="purpose")
-    evidence = {
-        "addresses": _addresses(customer),
-        "consents": _consents(customer, purposes),
-        "behaviour": _behaviour(customer),
-        "costs": _costs(),
-        "bounced": _collect(_bounce_sources, customer.pk),
-        "rates": {purpose: _collect(_response_rate_sources, customer.pk, purpose) for purpose in purposes},
-    }
+    _check_purposes(purposes)
+    evidence = _evidence([customer], purposes)[customer.pk]
     return {purpose: _recommend(customer, purpose, evidence, at) for purpose in purposes}
 
 
-def _recommend(customer, purpose: str, evidence: dict, at) -> Recommendation:
+def next_best_for_customers(
+    *, customers: list, purpose: str, at: datetime | None = None, active_only: bool = False
+) -> dict[int, Recommendation]:
+    """``next_best_channel`` for a batch of customers (campaigns, journey actions): 7 queries
+    whatever the batch size. ``active_only`` rules out channels missing or switched off in the
+    admin (the product cannot send on them)."""
+    _check_purposes([purpose])
+    if not customers:
+        return {}
+    evidence = _evidence(customers, [purpose])
+    return {c.pk: _recommend(c, purpose, evidence[c.pk], at, active_only=active_only) for c in customers}
+
+
+def _recommend(customer, purpose: str, evidence: dict, at, *, active_only: bool = False) -> Recommendation:
     from customers.selectors import in_quiet_hours
 
-    addresses, behaviour, costs = evidence["addresses"], evidence["behaviour"], evidence["costs"]
+    addresses, behaviour, channels = evidence["addresses"], evidence["behaviour"], evidence["channels"]
+    costs = {code: cost for code, (cost, _) in channels.items()}
     consents, bounced = evidence["consents"][purpose], evidence["bounced"]
     rates = evidence["rates"][purpose]
     quiet = in_quiet_hours(customer=customer, at=at)
     options = []
     for channel, needs in CANDIDATES.items():
         option = Option(channel=channel)
-        if not addresses[needs]:
+        if active_only and not channels.get(channel, (0.0, False))[1]:
+            option.blocked_by, option.why_blocked = "inactive", f"{channel} is not an active channel"
+        elif not addresses[needs]:
             option.blocked_by, option.why_blocked = "unreachable", f"no {needs} address on file"
         elif channel in bounced:
             option.blocked_by, option.why_blocked = "bounced", bounced[channel]
