@@ -368,3 +368,87 @@ def _reasons(best: Option, customer, purpose: str, have_rates: bool, quiet: bool
     if quiet:
         reasons.append("Quiet hours now: channels that interrupt are held back.")
     return reasons
+
+
+# --- choosing for a send (campaigns, journey actions) ------------------------------------------------
+
+# How far a blocked channel got through the gateway's checks: a customer with no allowed channel is
+# blocked for the reason of the channel that got furthest (consent < unreachable < quiet hours < cap).
+_REASON_RANK = {"consent": 0, "unreachable": 1, "quiet_hours": 2, "frequency_cap": 3}
+_SELECTOR_REASONS = {
+    "no_consent": "consent",
+    "unreachable": "unreachable",
+    "bounced": "unreachable",
+    "quiet_hours": "quiet_hours",
+}
+
+
+@dataclass
+class Choice:
+    """The channel a send will use for one customer (``None``: blocked, ``reason`` says why)."""
+
+    channel: str | None
+    address: str
+    reason: str
+    detail: str
+    score: float | None
+    reasons: list[str]
+    ruled_out: list[dict]
+
+    def record(self) -> dict:
+        """What the message keeps of the decision (its ``context["next_best"]``)."""
+        return {
+            "channel": self.channel,
+            "score": self.score,
+            "reasons": self.reasons,
+            "ruled_out": self.ruled_out,
+        }
+
+
+def choose_for_sending(*, customers: list, purpose: str, now: datetime) -> dict[int, Choice]:
+    """Per customer, the best channel that the gateway's rules (``outreach.policy``: consent, a valid
+    unsuppressed address, quiet hours, the marketing cap) let through now; the selector ranks, the
+    gateway decides. A constant number of queries for the batch (7 + 4)."""
+    from . import policy
+
+    recommendations = next_best_for_customers(customers=customers, purpose=purpose, at=now, active_only=True)
+    if not recommendations:
+        return {}
+    sample = next(iter(recommendations.values()))  # every customer sees the same channel table
+    listed = {o.channel for o in sample.alternatives if o.blocked_by != "inactive"} | {sample.channel}
+    active = [channel for channel in CANDIDATES if channel in listed]
+    gateway = policy.decide_batch(customers=customers, channels=active, purpose=purpose, now=now)
+    return {c.pk: _choose(recommendations[c.pk], gateway[c.pk], active, purpose) for c in customers}
+
+
+def _choose(rec: Recommendation, decisions: dict, active: list[str], purpose: str) -> Choice:
+    options = {o.channel: o for o in rec.alternatives}
+    ruled_out = [
+        {"channel": o.channel, "blocked_by": o.blocked_by, "why": o.why_blocked}
+        for o in rec.alternatives
+        if o.blocked_by and o.blocked_by != "inactive"
+    ]
+    held_back = []
+    for channel in rec.ranked:
+        decision = decisions[channel]
+        if decision.allowed:
+            score = rec.score if channel == rec.channel else options[channel].score
+            reasons = (
+                rec.reasons
+                if channel == rec.channel
+                else [*held_back, f"{channel} is the best channel left."]
+            )
+            return Choice(channel, decision.address, "", "", score, reasons, ruled_out)
+        held_back.append(f"{channel} held back: {decision.detail}")
+        ruled_out.append({"channel": channel, "blocked_by": decision.reason, "why": decision.detail})
+    blocked = []
+    for channel in active:
+        decision = decisions[channel]
+        if not decision.allowed:
+            blocked.append((decision.reason, decision.detail))
+        elif channel in options and options[channel].blocked_by in _SELECTOR_REASONS:
+            option = options[channel]
+            blocked.append((_SELECTOR_REASONS[option.blocked_by], f"{channel}: {option.why_blocked}."))
+    reason, detail = max(blocked, key=lambda b: _REASON_RANK[b[0]], default=("unreachable", "No channel."))
+    reasons = [f"No channel has an address, consent for {purpose} and passes the sending rules now."]
+    return Choice(None, "", reason, detail, None, reasons, ruled_out)
