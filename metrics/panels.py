@@ -51,7 +51,7 @@ NEXT_BEST_PURPOSES = ("service", "marketing")
 
 
 def next_best_channel_context(request, customer) -> dict:
-    """The channel to use now for a service message and for marketing, with the reasons (nine queries)."""
+    """The channel to use now for a service message and for marketing, with the reasons (seven queries)."""
     from outreach.next_best import next_best_channels
 
     found = next_best_channels(customer=customer, purposes=list(NEXT_BEST_PURPOSES))

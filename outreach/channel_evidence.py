@@ -10,11 +10,12 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 
-def campaign_response(customer_ids: list[int], purpose: str) -> dict[int, dict[str, float]]:
-    """Per customer and channel, the incremental response of past campaigns for ``purpose`` sent
-    to the customer's segments (treated conversion rate − holdout conversion rate, pooled over
+def campaign_response(customer_ids: list[int], purposes: list[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """Per purpose, customer and channel, the incremental response of past campaigns for the purpose
+    sent to the customer's segments (treated conversion rate − holdout conversion rate, pooled over
     their segments, 0 when no better than the holdout), scaled so their best channel scores 1.
-    Channels without a campaign are absent. Two queries."""
+    Channels without a campaign are absent. Two queries whatever the purposes: the memberships of
+    the customers, once, and the results grouped by purpose."""
     from segments.models import SegmentMembership
 
     from .selectors import campaign_response_rates
@@ -26,13 +27,16 @@ def campaign_response(customer_ids: list[int], purpose: str) -> dict[int, dict[s
         segments_of[customer_id].append(segment_id)
     if not segments_of:
         return {}
-    by_segment: dict[int, list[dict]] = defaultdict(list)
+    by_segment: dict[tuple[str, int], list[dict]] = defaultdict(list)
     all_segments = sorted({s for found in segments_of.values() for s in found})
-    for row in campaign_response_rates(segment_ids=all_segments, purpose=purpose):
-        by_segment[row["segment_id"]].append(row)
+    for row in campaign_response_rates(segment_ids=all_segments, purposes=purposes):
+        by_segment[(row["purpose"], row["segment_id"])].append(row)
     return {
-        customer_id: _scaled_lift(row for s in segment_ids for row in by_segment[s])
-        for customer_id, segment_ids in segments_of.items()
+        purpose: {
+            customer_id: _scaled_lift(row for s in segment_ids for row in by_segment[(purpose, s)])
+            for customer_id, segment_ids in segments_of.items()
+        }
+        for purpose in purposes
     }
 
 

@@ -59,9 +59,10 @@ WEIGHTS = {"behaviour": 0.35, "campaign_response": 0.25, "preference": 0.25, "co
 
 # Sources plugged in by the apps that hold the evidence (``outreach.wiring``: campaign holdout
 # results and message bounces), each answering for a batch of customers in a constant number
-# of queries: ``response_rates(customer_ids, purpose) -> {customer_id: {channel: score 0–1}}``;
+# of queries whatever the purposes asked about (the 360 page asks for two):
+# ``response_rates(customer_ids, purposes) -> {purpose: {customer_id: {channel: score 0–1}}}``;
 # ``bounced(customer_ids) -> {customer_id: {channel: reason}}``.
-ResponseRateSource = Callable[[list[int], str], dict[int, dict[str, float]]]
+ResponseRateSource = Callable[[list[int], list[str]], dict[str, dict[int, dict[str, float]]]]
 BounceSource = Callable[[list[int]], dict[int, dict[str, str]]]
 _response_rate_sources: list[ResponseRateSource] = []
 _bounce_sources: list[BounceSource] = []
@@ -232,12 +233,16 @@ def _check_purposes(purposes: Iterable[str]) -> None:
 
 
 def _evidence(customers: list, purposes: list[str]) -> dict[int, dict]:
-    """Everything the choice reads, for a batch of customers: 5 queries + 2 per purpose."""
+    """Everything the choice reads, for a batch of customers: 7 queries whatever the purposes."""
     ids = [c.pk for c in customers]
     addresses, consents, behaviour = _addresses(customers), _consents(ids, purposes), _behaviour(ids)
     channels = _channels()
     bounced = _collect(_bounce_sources, ids)
-    rates = {purpose: _collect(_response_rate_sources, ids, purpose) for purpose in purposes}
+    rates: dict[str, dict[int, dict]] = {purpose: {} for purpose in purposes}
+    for source in _response_rate_sources:
+        for purpose, per_customer in source(ids, purposes).items():
+            for customer_id, found in per_customer.items():
+                rates.setdefault(purpose, {}).setdefault(customer_id, {}).update(found)
     return {
         pk: {
             "addresses": addresses[pk],
@@ -259,7 +264,7 @@ def next_best_channel(*, customer, purpose: str, at: datetime | None = None) -> 
 def next_best_channels(
     *, customer, purposes: list[str], at: datetime | None = None
 ) -> dict[str, Recommendation]:
-    """``next_best_channel`` for several purposes, sharing the reads (5 queries + 2 per purpose)."""
+    """``next_best_channel`` for several purposes, sharing the reads (7 queries)."""
     _check_purposes(purposes)
     evidence = _evidence([customer], purposes)[customer.pk]
     return {purpose: _recommend(customer, purpose, evidence, at) for purpose in purposes}

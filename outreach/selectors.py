@@ -149,13 +149,14 @@ def _results_by_channel(campaign) -> list[dict]:
 
 
 def campaign_response_rates(
-    *, segment_ids=None, channel: str | None = None, purpose: str | None = None
+    *, segment_ids=None, channel: str | None = None, purpose: str | None = None, purposes=None
 ) -> list[dict]:
     """Measured response per segment × channel over every campaign sent: treated and holdout
     conversion rates and their lift — what next-best-channel reads instead of guessing.
 
     One grouped query. Rows: ``{"segment_id", "channel", "campaigns", "treated", "treated_conversions",
-    "holdout", "holdout_conversions", "treated_rate", "holdout_rate", "lift": {...}}``.
+    "holdout", "holdout_conversions", "treated_rate", "holdout_rate", "lift": {...}}``; with
+    ``purposes`` (a list), per segment × channel × purpose, each row adding its ``"purpose"``.
     """
     from django.db.models import Count, Q, Value
     from django.db.models.functions import Coalesce, NullIf
@@ -173,8 +174,12 @@ def campaign_response_rates(
         rows = rows.filter(sent_on=channel)
     if purpose:
         rows = rows.filter(campaign__purpose=purpose)
+    keys = ["segment_id", "sent_on"]
+    if purposes is not None:
+        rows = rows.filter(campaign__purpose__in=list(purposes))
+        keys.append("campaign__purpose")
     grouped = (
-        rows.values("segment_id", "sent_on")
+        rows.values(*keys)
         .annotate(
             campaigns=Count("campaign", distinct=True),
             treated=Count("id", filter=Q(group=RecipientGroup.TREATED)),
@@ -186,7 +191,7 @@ def campaign_response_rates(
                 "id", filter=Q(group=RecipientGroup.HOLDOUT, converted_at__isnull=False)
             ),
         )
-        .order_by("segment_id", "sent_on")
+        .order_by(*keys)
     )
     out = []
     for row in grouped:
@@ -206,5 +211,6 @@ def campaign_response_rates(
                 "holdout_rate": lift["holdout_rate"],
                 "lift": {k: lift[k] for k in ("absolute", "relative", "ci95", "p_value")},
             }
+            | ({"purpose": row["campaign__purpose"]} if purposes is not None else {})
         )
     return out
