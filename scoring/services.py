@@ -287,6 +287,7 @@ def _score_all(run: ModelRun, summary: Summary, progress: Progress) -> None:
     run.scored_customers = writer.finish(snapshot_month=run.calibration_end.replace(day=1))
     seconds["write"] += time.perf_counter() - mark
     seconds.update(writer.seconds)
+    run.checks["write_method"] = writer.method
     run.checks.setdefault("seconds", {}).update(seconds)
     run.score_seconds = time.perf_counter() - started
 

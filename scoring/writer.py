@@ -205,6 +205,7 @@ class ScoreWriter:
     def __init__(self, *, run_id: int, as_of: datetime, scored_at: datetime, full: bool):
         self.run_id, self.as_of, self.scored_at, self.full = run_id, as_of, scored_at, full
         self.rows = 0
+        self.method = "orm" if connection.vendor != "postgresql" else "upsert"
         self.seconds = {"write_format": 0.0, "write_copy": 0.0, "write_upsert": 0.0, "write_snapshot": 0.0}
         self._pending: list[CustomerScore] = []
         self._postgres = connection.vendor == "postgresql"
@@ -275,6 +276,7 @@ class ScoreWriter:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE scoring_stage")
             swap = self.full and _swappable(cursor)
+            self.method = "swap" if swap else "upsert"
             if swap:
                 _build_next(cursor)
             else:
@@ -295,6 +297,7 @@ class ScoreWriter:
             self.seconds["write_snapshot"] += swapped - upserted
             if swap and not _swap(cursor):
                 _upsert_from_next(cursor)
+                self.method = "upsert (readers held the table)"
             self.seconds["write_upsert"] += time.perf_counter() - swapped
 
     def _finish_orm(self, snapshot_month: date | None) -> None:
