@@ -279,8 +279,15 @@ def _fit_and_read():
     }
 
 
+@pytest.fixture
+def swap_small_passes(monkeypatch):
+    from scoring import writer
+
+    monkeypatch.setattr(writer, "SWAP_MIN_ROWS", 0)
+
+
 @postgres_only
-def test_a_full_pass_swaps_in_a_table_with_the_same_constraints_and_indexes():
+def test_a_full_pass_swaps_in_a_table_with_the_same_constraints_and_indexes(swap_small_passes):
     load_histories(80, seed=4)
     constraints, indexes, oid, _ = _catalog()
     first = _fit_and_read()
@@ -299,7 +306,7 @@ def test_a_full_pass_swaps_in_a_table_with_the_same_constraints_and_indexes():
 @pytest.mark.django_db(
     transaction=True, serialized_rollback=True
 )  # the other connection must see the committed table
-def test_a_reader_holding_the_table_makes_the_pass_update_in_place(monkeypatch):
+def test_a_reader_holding_the_table_makes_the_pass_update_in_place(monkeypatch, swap_small_passes):
     from scoring import writer
     from tooling.benchmarking import baseline
 
@@ -318,10 +325,18 @@ def test_a_reader_holding_the_table_makes_the_pass_update_in_place(monkeypatch):
 
 
 @postgres_only
-def test_a_granted_table_is_updated_in_place():
+def test_a_granted_table_is_updated_in_place(swap_small_passes):
     load_histories(40, seed=4)
     with connection.cursor() as cursor:
         cursor.execute("GRANT SELECT ON scoring_customerscore TO PUBLIC")
+    _, _, oid, _ = _catalog()
+    assert len(_fit_and_read()) == 40
+    assert _catalog()[2] == oid
+
+
+@postgres_only
+def test_a_small_full_pass_updates_in_place():
+    load_histories(40, seed=4)
     _, _, oid, _ = _catalog()
     assert len(_fit_and_read()) == 40
     assert _catalog()[2] == oid
