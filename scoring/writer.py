@@ -345,9 +345,14 @@ SWAP_MIN_ROWS = 200_000
 
 
 def _swappable(cursor) -> bool:
-    """Only a table nothing references, with its owner's privileges only (a swap would drop grants)."""
+    """Only a plain table: nothing references it, its owner's privileges only, no triggers of its
+    own, in no publication (a swap would drop grants, triggers and publication membership)."""
     cursor.execute(
-        "SELECT c.relacl IS NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid) "
+        "SELECT c.relacl IS NULL AND c.relkind = 'r' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_publication_rel p WHERE p.prrelid = c.oid) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_policy y WHERE y.polrelid = c.oid) "
         "FROM pg_class c WHERE c.oid = %s::regclass",
         [TABLE],
     )
@@ -378,7 +383,8 @@ def _definitions(cursor) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     )
     constraints = list(cursor.fetchall())
     cursor.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "SELECT x.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class x ON x.oid = i.indexrelid "
         "WHERE i.indrelid = %s::regclass AND NOT EXISTS "
         "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid) "
         "ORDER BY 1",
