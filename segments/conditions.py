@@ -203,11 +203,24 @@ def compile_attr(condition: dict, ctx: CompileContext) -> Q:
 # --- identity, business unit, consent -------------------------------------------------
 
 
+def only_dirty(rows, ctx: CompileContext, column: str = "customer_id"):
+    """During an incremental refresh, ``rows`` of the re-evaluated customers only.
+
+    Redundant beside the correlation on the customer, but it keeps PostgreSQL from hashing
+    every row of the table when it runs the subquery once rather than per customer (an
+    ``Exists`` under ``any`` or ``not``): a thousand dirty customers then cost the same
+    however large the table grows.
+    """
+    if ctx.customer_ids is None:
+        return rows
+    return rows.filter(InIds(column, ctx.customer_ids))
+
+
 def compile_identity(condition: dict, ctx: CompileContext) -> Q:
     identities = Identity.objects.filter(customer_id=OuterRef("pk"), kind=condition["identity"])
     if "namespace" in condition:
         identities = identities.filter(namespace=condition["namespace"])
-    q = Q(Exists(identities))
+    q = Q(Exists(only_dirty(identities, ctx)))
     return q if condition["op"] == "exists" else ~q
 
 
@@ -215,13 +228,14 @@ def compile_business_unit(condition: dict, ctx: CompileContext) -> Q:
     links = Customer.business_units.through.objects.filter(
         customer_id=OuterRef("pk"), businessunit__code=condition["business_unit"]
     )
-    return Q(Exists(links))
+    return Q(Exists(only_dirty(links, ctx)))
 
 
 def compile_consent(condition: dict, ctx: CompileContext) -> Q:
     """State = the latest ledger row per (customer, channel, purpose); no row = unknown."""
     channel, purpose = condition["consent"]["channel"], condition["consent"]["purpose"]
     rows = Consent.objects.filter(customer_id=OuterRef("pk"), channel=channel, purpose=purpose)
+    rows = only_dirty(rows, ctx)
     if condition["is"] == "unknown":
         return ~Q(Exists(rows))
     granted = condition["is"] == "granted"
@@ -362,7 +376,8 @@ def compile_segment(condition: dict, ctx: CompileContext) -> Q:
     from .models import SegmentMembership
 
     segment_id = resolve_segment_id(condition["segment"], ctx)
-    q = Q(Exists(SegmentMembership.objects.filter(segment_id=segment_id, customer_id=OuterRef("pk"))))
+    members = SegmentMembership.objects.filter(segment_id=segment_id, customer_id=OuterRef("pk"))
+    q = Q(Exists(only_dirty(members, ctx)))
     return q if condition["is"] == "member" else ~q
 
 
