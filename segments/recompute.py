@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from customers.models import Customer
+
 from .compiler import id_array, member_ids_sql
 from .models import MovementKind, RunStatus, Segment, SegmentMembership, SegmentMovement, SegmentRun
 
@@ -22,6 +24,13 @@ MOVEMENT = SegmentMovement._meta.db_table
 SEGMENT = Segment._meta.db_table
 RUN = SegmentRun._meta.db_table
 DIFF_COUNTS = "(SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT size FROM diff)"
+CUSTOMER = Customer._meta.db_table
+# A rule's query over customers (segments.compiler) starts with this; in an incremental refresh
+# the outer scan reads the dirty customers' rows, taken once for all the rules, under the name
+# the rule's conditions refer to them by.
+_OVER_CUSTOMERS = f'SELECT "{CUSTOMER}"."id" AS "id" FROM "{CUSTOMER}" WHERE '
+DIRTY = "dirty_customers"
+_OVER_DIRTY = f'SELECT "{CUSTOMER}"."id" AS "id" FROM {DIRTY} AS "{CUSTOMER}" WHERE '
 TARGET = "segments_recompute_target"
 PARTIAL = "segments_partial_target"
 
@@ -168,12 +177,19 @@ def partial_diff_many(
     """
     parts, params = [], []
     for segment, (sql, sql_params) in targets:
+        if sql.startswith(_OVER_CUSTOMERS):  # read the dirty customers' rows once, not per rule
+            sql = f"{_OVER_DIRTY}{sql.removeprefix(_OVER_CUSTOMERS)}"
         parts.append(f"SELECT %s::bigint AS segment_id, r.id FROM ({sql}) r")
         params += [segment.pk, *sql_params]
     cursor.execute(
-        f"WITH t AS ({' UNION ALL '.join(parts)}), "
-        f"m AS (SELECT segment_id, customer_id FROM {MEMBERSHIP} "
-        "WHERE customer_id = ANY(%s::bigint[]) AND segment_id = ANY(%s::bigint[])), "
+        f"WITH {DIRTY} AS MATERIALIZED (SELECT * FROM {CUSTOMER} WHERE id = ANY(%s::bigint[])), "
+        f"t AS ({' UNION ALL '.join(parts)}), "
+        # Each dirty customer's memberships, read customer by customer (OFFSET 0 keeps the
+        # lookup per customer): a plan from statistics that predate a segment's first fill
+        # would otherwise scan every member of the segments instead.
+        "m AS (SELECT x.segment_id, x.customer_id FROM unnest(%s::bigint[]) AS d(id) CROSS JOIN LATERAL "
+        f"(SELECT segment_id, customer_id FROM {MEMBERSHIP} "
+        "WHERE customer_id = d.id AND segment_id = ANY(%s::bigint[]) OFFSET 0) x), "
         "diff AS MATERIALIZED (SELECT coalesce(t.segment_id, m.segment_id) AS segment_id, "
         "coalesce(t.id, m.customer_id) AS customer_id, m.customer_id IS NULL AS entering "
         "FROM t FULL JOIN m ON m.segment_id = t.segment_id AND m.customer_id = t.id "
@@ -194,6 +210,7 @@ def partial_diff_many(
         "FROM changes c WHERE s.id = c.segment_id) "
         "SELECT segment_id, added, removed FROM changes",
         [
+            id_array(customer_ids),
             *params,
             id_array(customer_ids),
             id_array([segment.pk for segment, _ in targets]),
