@@ -203,24 +203,11 @@ def compile_attr(condition: dict, ctx: CompileContext) -> Q:
 # --- identity, business unit, consent -------------------------------------------------
 
 
-def only_dirty(rows, ctx: CompileContext, column: str = "customer_id"):
-    """During an incremental refresh, ``rows`` of the re-evaluated customers only.
-
-    Redundant beside the correlation on the customer, but it keeps PostgreSQL from hashing
-    every row of the table when it runs the subquery once rather than per customer (an
-    ``Exists`` under ``any`` or ``not``): a thousand dirty customers then cost the same
-    however large the table grows.
-    """
-    if ctx.customer_ids is None:
-        return rows
-    return rows.filter(InIds(column, ctx.customer_ids))
-
-
 def compile_identity(condition: dict, ctx: CompileContext) -> Q:
     identities = Identity.objects.filter(customer_id=OuterRef("pk"), kind=condition["identity"])
     if "namespace" in condition:
         identities = identities.filter(namespace=condition["namespace"])
-    q = Q(Exists(only_dirty(identities, ctx)))
+    q = Q(Exists(identities))
     return q if condition["op"] == "exists" else ~q
 
 
@@ -228,14 +215,13 @@ def compile_business_unit(condition: dict, ctx: CompileContext) -> Q:
     links = Customer.business_units.through.objects.filter(
         customer_id=OuterRef("pk"), businessunit__code=condition["business_unit"]
     )
-    return Q(Exists(only_dirty(links, ctx)))
+    return Q(Exists(links))
 
 
 def compile_consent(condition: dict, ctx: CompileContext) -> Q:
     """State = the latest ledger row per (customer, channel, purpose); no row = unknown."""
     channel, purpose = condition["consent"]["channel"], condition["consent"]["purpose"]
     rows = Consent.objects.filter(customer_id=OuterRef("pk"), channel=channel, purpose=purpose)
-    rows = only_dirty(rows, ctx)
     if condition["is"] == "unknown":
         return ~Q(Exists(rows))
     granted = condition["is"] == "granted"
@@ -346,13 +332,17 @@ def _sum_condition(events, op: str, value: float) -> Q:
 
 def compile_events(condition: dict, ctx: CompileContext) -> Q:
     events = Interaction.objects.filter(event_filter(condition["events"], ctx.at("events")))
+    aggregated = events
     if ctx.customer_ids is not None:  # incremental refresh: aggregate only the customers re-evaluated
-        events = events.filter(InIds("customer_id", ctx.customer_ids))
+        aggregated = events.filter(InIds("customer_id", ctx.customer_ids))
+    # A correlated EXISTS reads only the customer's own rows already. The list of ids in it as
+    # well would make PostgreSQL price each probe as a thousand index descents and scan the
+    # whole window of a type instead (``last`` and the one-event test below).
     parts: list[Q] = []
     if "count" in condition:
-        parts.append(_count_condition(events, condition["count"]["op"], condition["count"]["value"]))
+        parts.append(_count_condition(aggregated, condition["count"]["op"], condition["count"]["value"]))
     if "sum" in condition:
-        parts.append(_sum_condition(events, condition["sum"]["op"], condition["sum"]["value"]))
+        parts.append(_sum_condition(aggregated, condition["sum"]["op"], condition["sum"]["value"]))
     if "last" in condition:
         cutoff = ctx.now - timedelta(days=condition["last"]["value"])
         own = events.filter(customer_id=OuterRef("pk"))
@@ -376,8 +366,7 @@ def compile_segment(condition: dict, ctx: CompileContext) -> Q:
     from .models import SegmentMembership
 
     segment_id = resolve_segment_id(condition["segment"], ctx)
-    members = SegmentMembership.objects.filter(segment_id=segment_id, customer_id=OuterRef("pk"))
-    q = Q(Exists(only_dirty(members, ctx)))
+    q = Q(Exists(SegmentMembership.objects.filter(segment_id=segment_id, customer_id=OuterRef("pk"))))
     return q if condition["is"] == "member" else ~q
 
 
