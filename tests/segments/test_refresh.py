@@ -38,7 +38,7 @@ def test_refresh_query_count_does_not_grow_with_dirty_customers(make_segment):
     assert len(large.captured_queries) == len(small.captured_queries)
     if connection.vendor == "postgresql":  # one diff statement per level of dependency:
         # gold-rt and orders-rt together, then in-gold-rt, which reads gold-rt's members
-        diffs = [q for q in large.captured_queries if q["sql"].startswith("WITH t AS")]
+        diffs = [q for q in large.captured_queries if q["sql"].startswith("WITH dirty_customers AS")]
         assert len(diffs) == 2
 
 
