@@ -149,6 +149,8 @@ DOMAIN_LEXICON: dict[str, float] = {
     "mud": -1.0,
     "gift": 0.0,
     "cancel": 0.0,
+    "wrongly": -1.5,
+    "clearer": 1.2,
 }
 
 # Phrases whose feeling lies in the words together (weight on the compound scale).
@@ -195,6 +197,11 @@ NEGATIVE_PHRASES = [
     r"\b(?:an|one|two|\d+) (?:hours?|minutes) on the (?:phone|line)\b|\ball (?:afternoon|morning|day)\b",
     r"\b(?:six|seven|eight|nine|ten|\d+) times\b|\bfor the (?:third|fourth|fifth|sixth|\w+th) time\b",
     r"\bonly had to (?:call|wait|ask|ring|chase)\b",
+    r"\bnothing (?:has )?changed\b|\b(?:has|have|had) run out\b|\bin a loop\b|\bthin air\b",
+    r"\b(?:an hour|\w+ hours|\w+ days) (?:after|late)\b|\b(?:was|is|been|went) down\b",
+    r"\b(?:isn't|wasn't|aren't|weren't|not) working\b|\bmore interested in\b",
+    r"\byou get what you pay for\b|\b(?:won't|will never) get (?:that |it )?back\b",
+    r"\bone thing and\b.*\banother\b",
 ]
 POSITIVE_PHRASES = [
     r"\bon time\b|\bon the spot\b|\bstraight away\b|\bfirst call\b|\bsame day\b|\bnext day\b",
@@ -202,7 +209,7 @@ POSITIVE_PHRASES = [
     r"\bwent (?:above and beyond|out of (?:his|her|their|my) way)\b|\bfive stars\b",
     r"\bdidn't (?:take long|have to wait)\b|\bnot once have i\b|\bcan't fault\b",
     r"\bno (?:questions asked|downtime|hassle|fuss|issues?|problems?|complaints?|trouble)\b",
-    r"\bwithout me (?:having to )?ask(?:ing)?\b|\bkept me (?:updated|informed|posted)\b",
+    r"\bwithout me (?:having to )?ask(?:ing)?\b|\b(?:kept|keeping) (?:me )?(?:updated|informed|posted)\b",
     r"\bwould buy again\b|\bworth every penny\b",
     r"\b(?:fixed|solved|resolved|sorted)(?: it)? (?:quickly|fast|on|in|straight)\b",
     r"\bhandled\b.*\bwell\b|\brefunded me\b|\bnot bad\b",
@@ -212,6 +219,9 @@ POSITIVE_PHRASES = [
     r"\bextra mile\b|\bmade up for\b|\bcost (?:me )?a penny\b|\bno need to (?:chase|call|ask|worry)\b",
     r"\bcould(?:n't| not) (?:be|have been) (?:happier|better)\b|\bcould(?:n't| not)? have been more\b",
     r"\bfound (?:the|what|exactly)\b[\w ]*\bneeded\b",
+    r"\bnothing (?:was|is) too much\b|\bnever let (?:me|us) down\b",
+    r"\bcould(?:n't| not) believe how (?:fast|quick|quickly|easy|good|helpful)\b",
+    r"\buntil (?:it|everything) (?:worked|was (?:fixed|sorted|working))\b",
 ]
 PHRASE_WEIGHT = 0.6
 QUESTION_NEUTRAL_BAND = 0.35
@@ -238,6 +248,7 @@ NOTHING_TO_SAY = re.compile(
     r"|^\W*no comments?\b",
     re.IGNORECASE,
 )
+REQUEST = re.compile(r"^\W*(?:please|i'd like|i would like)\b", re.IGNORECASE)
 NEGATION_LEAN = -0.3
 CONTRAST = re.compile(r"\b(?:but|however|although|though|otherwise|yet)\b|;", re.IGNORECASE)
 
@@ -302,7 +313,7 @@ def domain_compound(text: str) -> float:
     if plain and (text.rstrip().endswith("?") or NOTHING_TO_SAY.search(text)):
         return 0.0  # a plain question is a request, "no comment" is no feeling
     total = max(-1.0, min(1.0, compound + phrases))
-    if abs(total) < POSITIVE_THRESHOLD and NEGATION.search(text):
+    if abs(total) < POSITIVE_THRESHOLD and NEGATION.search(text) and not REQUEST.search(text):
         return NEGATION_LEAN
     return total
 
