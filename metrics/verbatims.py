@@ -7,9 +7,12 @@ feeling lies in the words together ("took weeks", "hard to read", "never arrived
 time"), weighed 1.5× after a contrast word and 0.5× before it, and a sarcasm rule (a
 compliment opening a sentence that goes on to a grievance); a comment left neutral by all
 of that but saying something did not happen ("never got", "didn't even knock") leans
-negative. Labels: compound ≥ 0.05 positive, ≤ −0.05 negative, neutral between.
-``manage.py evaluate_sentiment`` measures both analysers on the shipped labelled set
-(``metrics/sentiment_eval.py``).
+negative (``rules_sentiment_of``: compound ≥ 0.05 positive, ≤ −0.05 negative, neutral
+between). ``sentiment_of`` — what surveys, cases and the dashboard use — puts a small
+logistic regression over those readings and the comment's words, trained on the shipped
+training verbatims at first use (``metrics/sentiment_model.py``). ``manage.py
+evaluate_sentiment`` measures stock VADER, the rules and the model on the shipped labelled
+set (``metrics/sentiment_eval.py``).
 
 Themes come from the keyword taxonomy in ``Theme`` (editable in the admin): a theme
 matches when one of its keywords appears in the comment as whole words, case-insensitively.
@@ -21,7 +24,7 @@ from functools import lru_cache
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
-ANALYSER = "vader+cx-lexicon"
+ANALYSER = "vader+cx-lexicon+logreg"
 
 # Words customers use about service that VADER's general lexicon misses or weighs for
 # another register (valence on VADER's −4…4 scale). "please", "like" and "number" carry
@@ -318,12 +321,27 @@ def domain_compound(text: str) -> float:
     return total
 
 
-def sentiment_of(text: str) -> Sentiment | None:
-    """Compound score and label for ``text`` from the domain analyser; None for an empty comment."""
+def rules_sentiment_of(text: str) -> Sentiment | None:
+    """The rules alone (VADER + domain lexicon, phrases, sarcasm); None for an empty comment."""
     if not text or not text.strip():
         return None
     compound = round(domain_compound(text), 4)
     return Sentiment(compound=compound, label=_label(compound))
+
+
+def sentiment_of(text: str) -> Sentiment | None:
+    """Label and compound −1…1 for ``text``; None for an empty comment.
+
+    The label is the learned layer's most probable one (``metrics.sentiment_model``: the
+    rules' readings and the words, trained on the shipped training verbatims); the compound
+    is P(positive) − P(negative).
+    """
+    if not text or not text.strip():
+        return None
+    from .sentiment_model import label_and_compound, shipped_model
+
+    label, compound = label_and_compound(shipped_model(), text)
+    return Sentiment(compound=round(compound, 4), label=label)
 
 
 def vader_sentiment_of(text: str) -> Sentiment | None:
