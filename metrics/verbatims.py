@@ -210,7 +210,8 @@ POSITIVE_PHRASES = [
     r"\bon time\b|\bon the spot\b|\bstraight away\b|\bfirst call\b|\bsame day\b|\bnext day\b",
     r"\bwithin (?:the hour|24 hours|a day|minutes)\b|\bin (?:five |a few )?minutes\b|\bin a minute\b",
     r"\bwent (?:above and beyond|out of (?:his|her|their|my) way)\b|\bfive stars\b",
-    r"\bdidn't (?:take long|have to wait)\b|\bnot once have i\b|\bcan't fault\b",
+    r"\bnothing but (?:praise|good)\b",
+    r"\bdidn't (?:take long|have to (?:wait|repeat|chase|call|ask))\b|\bnot once have i\b|\bcan't fault\b",
     r"\bno (?:questions asked|downtime|hassle|fuss|issues?|problems?|complaints?|trouble)\b",
     r"\bwithout me (?:having to )?ask(?:ing)?\b|\b(?:kept|keeping) (?:me )?(?:updated|informed|posted)\b",
     r"\bwould buy again\b|\bworth every penny\b",
@@ -220,7 +221,8 @@ POSITIVE_PHRASES = [
     r"\b(?:exactly|just) (?:when|as) promised\b",
     r"\bspot on\b|\bsorted (?:it )?out\b|\bin no time\b|\bfirst time\b|\bwell done\b",
     r"\bextra mile\b|\bmade up for\b|\bcost (?:me )?a penny\b|\bno need to (?:chase|call|ask|worry)\b",
-    r"\bcould(?:n't| not) (?:be|have been) (?:happier|better)\b|\bcould(?:n't| not)? have been more\b",
+    r"\bcould(?:n't| not) (?:be|have been) (?:happier|better|easier|simpler)\b",
+    r"\bcould(?:n't| not)? have been more\b",
     r"\bfound (?:the|what|exactly)\b[\w ]*\bneeded\b",
     r"\bnothing (?:was|is) too much\b|\bnever let (?:me|us) down\b",
     r"\bcould(?:n't| not) believe how (?:fast|quick|quickly|easy|good|helpful)\b",
@@ -307,7 +309,22 @@ def _phrase_score(text: str) -> float:
 
 
 def domain_compound(text: str) -> float:
-    """Compound score −1…1 of VADER with the domain lexicon, phrase rules and sarcasm."""
+    """Compound score −1…1 of VADER with the domain lexicon, phrase rules and sarcasm; a
+    positive reading whose last clause after a contrast word ("…, but half the buttons
+    don't do anything") is not positive by itself leans negative: that clause is the verdict."""
+    total = _clause_compound(text)
+    cut = None
+    for match in CONTRAST.finditer(text):
+        cut = match.end()
+    if cut is not None and total > 0:
+        tail = text[cut:].strip(" ,.;")
+        verdict = _clause_compound(tail) < POSITIVE_THRESHOLD and not NOTHING_TO_SAY.search(tail)
+        if len(tail.split()) >= 3 and verdict:
+            return NEGATION_LEAN
+    return total
+
+
+def _clause_compound(text: str) -> float:
     if SARCASTIC_OPENER.search(text) and GRIEVANCE.search(text):
         return -0.6
     phrases = _phrase_score(text)
