@@ -4,14 +4,14 @@ A logistic regression reads the comment's words (TF-IDF of words and word pairs)
 with the rule analyser's own readings (stock VADER compound, domain compound, phrase score,
 sarcasm, question and contrast flags). It is trained on the ``train`` part of the shipped
 labelled verbatims (``metrics/data/verbatims_labelled.csv``) the first time a process needs
-it — about a tenth of a second, deterministic, nothing downloaded or stored — and never
+it — under a second, deterministic, nothing downloaded or stored — and never
 sees the ``heldout`` part. The words let it learn complaints the rules have no phrase for
 ("sat in the depot", "automated reply"); the rule readings carry what 500 examples cannot
 teach (negation, intensity, sarcasm).
 
 Why this design and its settings: 5-fold cross-validation on the training part only
 (``cross_validated``; ``manage.py evaluate_sentiment --cv``), compared with the rules alone,
-with words alone, with characters n-grams added, and with other regularisations (README,
+with words alone, with character n-grams added, and with other regularisations (README,
 *Verbatims: measured sentiment*).
 """
 
