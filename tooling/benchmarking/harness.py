@@ -70,6 +70,7 @@ class Run:
     results: list[Result] = field(default_factory=list)
     log: Callable[[str], None] = print
     state: dict = field(default_factory=dict)  # shared between benchmarks (e.g. the loaded data)
+    reuse: bool = False  # the data set was loaded by an earlier run (``bench --reuse-db``)
 
     def add(self, name: str, value, baseline, unit: str, *, better: str = "lower", note: str = "") -> Result:
         result = Result(
@@ -88,6 +89,31 @@ class Run:
 
     def skip(self, name: str, reason: str, unit: str = "") -> Result:
         return self.add(name, None, None, unit, note=f"skipped: {reason}")
+
+
+def remember(key: str, value: int) -> None:
+    """Keep ``value`` in the bench database, for a later run with ``--reuse-db``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_state (key text PRIMARY KEY, value bigint NOT NULL)")
+        cursor.execute(
+            "INSERT INTO bench_state VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            [key, value],
+        )
+
+
+def recall(key: str) -> int | None:
+    """What an earlier run kept with ``remember`` in this bench database, or None."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('bench_state') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT value FROM bench_state WHERE key = %s", [key])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _round(value):

@@ -21,7 +21,7 @@ from tooling.datagen.generator import Spec
 from tooling.datagen.loader import load
 
 from . import baseline
-from .harness import Run, percentile
+from .harness import Run, percentile, recall, remember
 
 WARMUP = 3
 
@@ -36,9 +36,12 @@ def _page_url(customer_id: int) -> tuple[str | None, str]:
 def big_customer(bench: Run) -> int:
     """A customer with exactly ``scale.page_interactions`` interactions (generated, COPYed)."""
     if "big_customer" not in bench.state:
-        spec = Spec(customers=1, interactions=bench.scale.page_interactions, seed=bench.seed + 1)
-        result = load(spec, workers=1)
-        bench.state["big_customer"] = result.plan.customer_id_base
+        customer_id = recall("big_customer") if bench.reuse else None
+        if customer_id is None:
+            spec = Spec(customers=1, interactions=bench.scale.page_interactions, seed=bench.seed + 1)
+            customer_id = load(spec, workers=1).plan.customer_id_base
+            remember("big_customer", customer_id)
+        bench.state["big_customer"] = customer_id
     return bench.state["big_customer"]
 
 

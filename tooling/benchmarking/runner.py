@@ -18,12 +18,19 @@ def run_benchmarks(
     only: list[str] | None = None,
     log: Callable[[str], None] = print,
     partitioned: bool = False,
+    reuse: bool = False,
 ) -> list[Result]:
-    """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data); with
-    ``partitioned`` the interactions table is partitioned by month right after the load."""
-    bench = Run(scale=scale, seed=seed, log=log)
+    """Every benchmark in ``BENCHMARKS`` (``load`` always: the others need its data, unless
+    ``reuse`` says an earlier run loaded it); with ``partitioned`` the interactions table is
+    partitioned by month right after the load."""
+    bench = Run(scale=scale, seed=seed, log=log, reuse=reuse)
+    if reuse:
+        log("[reusing the data set loaded by an earlier run]")
+        _settle(log)
     for name in BENCHMARKS + ON_REQUEST:
         if name in ON_REQUEST and name not in (only or ()):
+            continue
+        if name == "load" and reuse:
             continue
         if only and name not in only and name != "load":
             continue
@@ -42,6 +49,7 @@ def run_benchmarks(
 
             log("[partition interactions by month]")
             convert_to_partitioned(log=lambda line: None)
+            log("  partitioned")
             _settle(log)
     return bench.results
 
@@ -52,4 +60,4 @@ def _settle(log) -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
         cursor.execute("CHECKPOINT")
-    log("  partitioned, vacuumed and checkpointed")
+    log("  vacuumed and checkpointed")

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--keep-db", action="store_true", help="Keep the bench database afterwards.")
         parser.add_argument(
+            "--reuse-db",
+            action="store_true",
+            help="Reuse the data set an earlier --keep-db run of the same scale left in the bench "
+            "database: migrate it, skip the load, run the benchmarks, keep the database.",
+        )
+        parser.add_argument(
             "--partitioned",
             action="store_true",
             help="Partition interactions by month after loading (partition_interactions --convert).",
@@ -66,8 +72,14 @@ class Command(BaseCommand):
         ):
             raise CommandError(f"Refusing to use the application database {name!r} for benchmarks.")
         admin_url = urlunsplit(parts._replace(path="/postgres"))
-        self.stdout.write(f"Bench database {name!r}: creating …")
-        self._recreate(admin_url, name)
+        reuse = options["reuse_db"]
+        if reuse:
+            if not self._exists(admin_url, name):
+                raise CommandError(f"--reuse-db: no bench database {name!r}; run once with --keep-db.")
+            self.stdout.write(f"Bench database {name!r}: reusing its data set …")
+        else:
+            self.stdout.write(f"Bench database {name!r}: creating …")
+            self._recreate(admin_url, name)
         # Tasks are queued in memory and never run, as with a broker and busy workers: a benchmark
         # times the request or service itself, not the work it hands to Celery.
         env = dict(
@@ -95,10 +107,12 @@ class Command(BaseCommand):
             command += ["--only", *options["only"]]
         if options["partitioned"]:
             command.append("--partitioned")
+        if reuse:
+            command.append("--reuse-db")
         try:
             code = subprocess.run(command, env=env, check=False).returncode
         finally:
-            if not options["keep_db"]:
+            if not (options["keep_db"] or reuse):
                 self._drop(admin_url, name)
         if code:
             raise CommandError(f"The benchmark run failed (exit code {code}).")
@@ -110,17 +124,24 @@ class Command(BaseCommand):
             conn.execute(f'CREATE DATABASE "{name}"')
 
     @staticmethod
+    def _exists(admin_url: str, name: str) -> bool:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+    @staticmethod
     def _drop(admin_url: str, name: str) -> None:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def _inside(self, *, scale, output, seed, only, partitioned=False, **options):
+    def _inside(self, *, scale, output, seed, only, partitioned=False, reuse_db=False, **options):
         if connection.vendor != "postgresql":
             raise CommandError("Benchmarks run against PostgreSQL only.")
         started = time.perf_counter()
         self.stdout.write("Migrating …")
         call_command("migrate", verbosity=0, interactive=False)
-        results = run_benchmarks(SCALES[scale], seed=seed, only=only, log=self._log, partitioned=partitioned)
+        results = run_benchmarks(
+            SCALES[scale], seed=seed, only=only, log=self._log, partitioned=partitioned, reuse=reuse_db
+        )
         self.stdout.write("")
         self.stdout.write(format_table(results))
         write_results(output, results)
