@@ -44,6 +44,8 @@ def _hidden_character(text: str) -> str | None:
     """The first control or invisible formatting character (NUL, newline, zero-width space,
     BOM, direction marks…) in ``text``: such a value would look like another, or be refused by
     PostgreSQL, so it is an error rather than something to store or drop."""
+    if text.isprintable():  # holds none of those categories: the common case, in one C call
+        return None
     for char in text:
         if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             return char

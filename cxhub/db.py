@@ -50,6 +50,11 @@ def array_literal(values: Iterable) -> str:
     values = list(values)
     if all(type(value) is int for value in values):  # ids, the common case: no quoting needed
         return "{" + ",".join(map(str, values)) + "}"
+    if values and all(type(value) is str for value in values):
+        # Texts (keys, identity values): quoted in one join unless one needs escaping.
+        flat = "".join(values)
+        if "\\" not in flat and '"' not in flat:
+            return '{"' + '","'.join(values) + '"}'
     return "{" + ",".join(_quoted(value) for value in values) + "}"
 
 

@@ -27,6 +27,7 @@ from customers.selectors import erased_ids, survivor_ids
 from customers.services import record_last_seen, resolve_customers
 from cxhub.db import array_literal, atomic_with_retry
 from cxhub.errors import DomainError
+from cxhub.gcpause import collector_paused
 
 from . import staging
 from .models import Channel, Direction, Interaction
@@ -68,6 +69,11 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
     ``client`` is the calling ApiClient (its name is the default ``source``); ``agent`` the
     user recorded as the interaction's agent.
     """
+    with collector_paused():  # tens of thousands of short-lived objects (cxhub.gcpause)
+        return _ingest_interactions(items, client, agent)
+
+
+def _ingest_interactions(items: list[dict], client, agent) -> BatchResult:
     if not isinstance(items, list):
         raise DomainError("items: must be a list.", field="items")
     if len(items) > MAX_BATCH_ITEMS:

@@ -66,6 +66,8 @@ class ParsedItem:
 
 def _text(item: dict, name: str, *, required: bool = False, default: str = "") -> str:
     value = item.get(name)
+    if type(value) is str and value and len(value) <= TEXT_LIMITS[name] and "\x00" not in value:
+        return value  # the common case, decided without the checks below
     if value is None or value == "":
         if required:
             raise ItemError(f"{name}: this field is required.", field=name, code="required")

@@ -340,7 +340,11 @@ class StageAction(models.Model):
         help_text="For exception triggers; empty: any.",
     )
     kind = models.CharField(max_length=12, choices=ActionKind.choices)
-    channel = models.CharField(max_length=50, blank=True, help_text="Message channel code.")
+    channel = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text='Message channel code, or "next_best" to use the next best channel for each customer.',
+    )
     purpose = models.CharField(max_length=30, default="service", help_text="Consent purpose of the message.")
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(
@@ -366,6 +370,19 @@ class StageAction(models.Model):
     def __str__(self) -> str:
         where = self.stage.name if self.stage_id else "any stage"
         return f"{self.get_kind_display()} on {self.get_trigger_display().lower()} ({where})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from interactions.models import Channel
+        from outreach.next_best import NEXT_BEST
+
+        if self.kind != ActionKind.MESSAGE or self.channel == NEXT_BEST:
+            return
+        if not Channel.objects.filter(code=self.channel, active=True).exists():
+            raise ValidationError(
+                {"channel": f"Unknown or inactive channel {self.channel!r}; use a channel code or next_best."}
+            )
 
 
 class AgentTask(models.Model):

@@ -161,14 +161,19 @@ def channels_context(params, since, until) -> dict:
 
     segment = params.get("segment", "")
     segments = list(Segment.objects.order_by("name").values_list("slug", "name"))
-    if segment not in {slug for slug, _ in segments}:
-        segment = ""
-    rows = channel_efficacy.channel_efficacy(since=since, until=until, segment=segment or None)
-    used = [row for row in rows if row["interactions"] or row["csat_n"] or row["nps_n"]]
+    errors = {}
+    if segment and segment not in {slug for slug, _ in segments}:
+        # As the API answers 400: say so on the form rather than show everyone's figures as if filtered.
+        errors["segment"] = f"There is no segment {segment!r}; choose one from the list."
+        used = []
+    else:
+        rows = channel_efficacy.channel_efficacy(since=since, until=until, segment=segment or None)
+        used = [row for row in rows if row["interactions"] or row["csat_n"] or row["nps_n"]]
     return {
         "channel_rows": used,
         "channel_segments": segments,
         "selected_segment": segment,
+        "channel_errors": errors,
         "channel_cost_chart": charts.bars_svg(
             [(row["name"], row["cost"]) for row in used],
             label="Cost per channel",

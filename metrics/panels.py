@@ -51,8 +51,8 @@ NEXT_BEST_PURPOSES = ("service", "marketing")
 
 
 def next_best_channel_context(request, customer) -> dict:
-    """The channel to use now for a service message and for marketing, with the reasons (nine queries)."""
-    from .next_best_channel import next_best_channels
+    """The channel to use now for a service message and for marketing, with the reasons (seven queries)."""
+    from outreach.next_best import next_best_channels
 
     found = next_best_channels(customer=customer, purposes=list(NEXT_BEST_PURPOSES))
     return {"next_best": [(purpose, found[purpose]) for purpose in NEXT_BEST_PURPOSES]}

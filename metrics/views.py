@@ -61,7 +61,11 @@ def _next_steps(invitation, recorded) -> dict:
 
 @role_required(MARKETER, ADMIN)
 def metrics_dashboard(request):
-    return render(request, "metrics/dashboard.html", dashboard.dashboard_context(request.GET))
+    context = dashboard.dashboard_context(request.GET)
+    # A filter that names nothing is bad input: the page says which field, with a 400 (as the API).
+    return render(
+        request, "metrics/dashboard.html", context, status=400 if context["channel_errors"] else 200
+    )
 
 
 @role_required(*SUPERVISOR_ROLES)

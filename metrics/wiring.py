@@ -6,16 +6,13 @@ from customers.pipeline import register_dirty_handler
 from cxhub.roles import roles_with_scope
 from segments.registry import KpiProvider, register_condition, register_kpi_provider
 
-from . import channel_evidence, conditions, next_best_channel, panels, segment_kpis, services
+from . import conditions, panels, segment_kpis, services
 from .models import FollowUpCase, SurveyInvitation, SurveyResponse
 from .permissions import CASE_ACTION_SCOPES
 
 
 def connect() -> None:
     register_dirty_handler("metrics", services.on_dirty_customers)
-    # The next best channel reads campaign holdout results and bounces from outbound messaging.
-    next_best_channel.register_response_rates(channel_evidence.campaign_response)
-    next_best_channel.register_bounces(channel_evidence.bounces)
     register_condition(
         "survey",
         schema=conditions.SCHEMA,

@@ -12,6 +12,7 @@ from cxhub.errors import DomainError
 
 from . import selectors
 from .models import BlockReason, Campaign, DeliveryProvider, FrequencyCap, Message, MessageEvent, Suppression
+from .next_best import NEXT_BEST
 from .services import campaigns
 
 
@@ -99,7 +100,19 @@ class DeliveryProviderAdmin(admin.ModelAdmin):
     list_display = ("code", "kind", "channels", "url", "rate_per_minute", "active")
 
 
+def _campaign_channels() -> list[tuple[str, str]]:
+    from interactions.models import Channel
+
+    active = [(c.code, c.name) for c in Channel.objects.filter(active=True).order_by("code")]
+    return [(NEXT_BEST, "Next best channel (chosen per customer when sending)"), *active]
+
+
 class CampaignForm(forms.ModelForm):
+    channel = forms.ChoiceField(
+        choices=_campaign_channels,
+        help_text="A fixed channel, or the next best one for each customer: consent, reachability, quiet "
+        "hours, their behaviour, past campaign results and cost decide; the choice is kept on each message.",
+    )
     conversion_events = forms.JSONField(
         required=False,
         initial=dict,

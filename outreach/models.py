@@ -204,7 +204,9 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=200)
     segment = models.ForeignKey("segments.Segment", on_delete=models.PROTECT, related_name="campaigns")
-    channel = models.CharField(max_length=50)
+    channel = models.CharField(
+        max_length=50, help_text='A channel code, or "next_best" to choose one per customer when sending.'
+    )
     purpose = models.CharField(max_length=30, default="marketing")
     subject = models.CharField(max_length=255, blank=True)
     body_text = models.TextField(help_text="Placeholders: {first_name}, {last_name}, {preferences_url}.")
@@ -253,6 +255,11 @@ class CampaignRecipient(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     group = models.CharField(max_length=10, choices=RecipientGroup.choices)
     reason = models.CharField(max_length=20, choices=BlockReason.choices, blank=True)
+    channel = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Next-best campaigns: the channel chosen for this customer (the holdout's would-be one).",
+    )
     segment = models.ForeignKey(
         "segments.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -8,12 +8,21 @@ def connect() -> None:
 
     # Registered after segments' handler (INSTALLED_APPS order), so the entries it writes are seen.
     register_dirty_handler("outreach", on_dirty_customers)
+    _register_next_best_evidence()
     _register_panel()
     _register_merge_relation()
     # What the app holds on a person: export and erasure declarations.
     from . import privacy
 
     privacy.register()
+
+
+def _register_next_best_evidence() -> None:
+    from . import channel_evidence, next_best
+
+    # The next best channel reads campaign holdout results and bounces from outbound messaging.
+    next_best.register_response_rates(channel_evidence.campaign_response)
+    next_best.register_bounces(channel_evidence.bounces)
 
 
 def _panel_context(request, customer) -> dict:

@@ -56,10 +56,10 @@ def resolve(
     """
     if not identity_sets:
         return []
-    all_keys = {as_identity_key(k) for s in identity_sets for k in s}
+    key_sets = [[as_identity_key(k) for k in keys] for keys in identity_sets]
+    all_keys = {k for keys in key_sets for k in keys}
     with transaction.atomic():
         resolver = BatchResolver(source=source, actor=actor)
-        key_sets = [[as_identity_key(k) for k in keys] for keys in identity_sets]
         set_traits = [traits[i] if traits else None for i in range(len(key_sets))]
         brings_traits = [bool(t and (t[0] or t[1])) for t in set_traits]
         resolver.load(all_keys, list(zip(key_sets, brings_traits, strict=True)))

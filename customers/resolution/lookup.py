@@ -37,6 +37,8 @@ class BlockList:
                 self.exact.add((row.kind, row.value.strip().lower()))
 
     def blocks(self, kind: str, value: str) -> bool:
+        if not self.exact and not self.patterns:
+            return False
         lowered = value.lower()
         if (kind, lowered) in self.exact or ("", lowered) in self.exact:
             return True

@@ -8,11 +8,12 @@ identity are folded together afterwards.
 from __future__ import annotations
 
 import json
+import operator
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import F, JSONField
+from django.db.models import DateField, F, Field, JSONField, TimeField
 from django.utils import timezone
 
 from cxhub.db import array_literal, draw_ids
@@ -259,16 +260,36 @@ def create_customers(customers: list[Customer]) -> list[Customer]:
     meta = Customer._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     columns = ", ".join(f.column for f in fields)
+    # Most fields save their attribute as it is (Field.pre_save); read those with one C call
+    # per row and give only the others (timestamps, JSON) their own treatment.
+    plain = [i for i, f in enumerate(fields) if _plain(f)]
+    special = [(i, f) for i, f in enumerate(fields) if not _plain(f)]
+    read_plain = operator.attrgetter(*(fields[i].attname for i in plain))
     with connection.cursor() as cursor:
         ids = draw_ids(cursor, meta.db_table, len(customers))
         statement = f"COPY {meta.db_table} (id, {columns}) FROM STDIN"
         with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
             for pk, customer in zip(ids, customers, strict=True):
                 customer.pk = pk
-                copy.write_row([pk, *(_copy_value(field, customer) for field in fields)])
+                row = [None] * len(fields)
+                for i, value in zip(plain, read_plain(customer), strict=True):
+                    row[i] = value
+                for i, field in special:
+                    row[i] = _copy_value(field, customer)
+                copy.write_row([pk, *row])
     for customer in customers:
         customer._state.adding, customer._state.db = False, connection.alias
     return customers
+
+
+def _plain(field) -> bool:
+    """Whether the field's ``pre_save`` only reads the attribute (dates and times do unless
+    they are ``auto_now``/``auto_now_add``); JSON is encoded by ``_copy_value``."""
+    if isinstance(field, JSONField):
+        return False
+    if isinstance(field, DateField | TimeField):
+        return not (field.auto_now or field.auto_now_add)
+    return type(field).pre_save is Field.pre_save
 
 
 def _copy_value(field, customer: Customer):

@@ -48,13 +48,29 @@ def run_actions(events: list) -> int:
         return 0
     customers = Customer.objects.in_bulk({e.instance.customer_id for e in events})
     channels = {c.code: c for c in Channel.objects.filter(code__in={r.channel for r in rules if r.channel})}
-    taken = 0
-    for event in events:
-        for rule in rules:
-            if _applies(rule, event):
-                _execute(rule, event, customers[event.instance.customer_id], channels)
-                taken += 1
-    return taken
+    due = [(rule, event) for event in events for rule in rules if _applies(rule, event)]
+    choices = _next_best_choices(due, customers)
+    for rule, event in due:
+        customer = customers[event.instance.customer_id]
+        _execute(rule, event, customer, channels, choices.get((rule.purpose, customer.pk)))
+    return len(due)
+
+
+def _next_best_choices(due: list, customers: dict) -> dict:
+    """For message rules on ``next_best``: the channel for each (purpose, customer), chosen for all
+    the customers of this run at once (a constant number of queries per purpose)."""
+    from outreach.next_best import NEXT_BEST, choose_for_sending
+
+    wanted: dict[str, set[int]] = {}
+    for rule, event in due:
+        if rule.kind == ActionKind.MESSAGE and rule.channel == NEXT_BEST:
+            wanted.setdefault(rule.purpose, set()).add(event.instance.customer_id)
+    now = timezone.now()
+    choices = {}
+    for purpose, ids in wanted.items():
+        found = choose_for_sending(customers=[customers[i] for i in sorted(ids)], purpose=purpose, now=now)
+        choices.update({(purpose, customer_id): choice for customer_id, choice in found.items()})
+    return choices
 
 
 def _applies(rule: StageAction, event) -> bool:
@@ -105,9 +121,11 @@ def _text(template: str, event, customer: Customer) -> str:
         return template
 
 
-def _execute(rule: StageAction, event, customer: Customer, channels: dict[str, Channel]) -> None:
+def _execute(rule: StageAction, event, customer: Customer, channels: dict[str, Channel], choice=None) -> None:
     if rule.kind == ActionKind.MESSAGE:
-        send_message(rule=rule, event=event, customer=customer, channel=channels.get(rule.channel))
+        send_message(
+            rule=rule, event=event, customer=customer, channel=channels.get(rule.channel), choice=choice
+        )
     elif rule.kind == ActionKind.AGENT_TASK:
         task = AgentTask.objects.create(
             customer=customer,
@@ -121,13 +139,34 @@ def _execute(rule: StageAction, event, customer: Customer, channels: dict[str, C
         queue_webhook(rule=rule, event=event, customer=customer)
 
 
-def send_message(*, rule: StageAction, event, customer: Customer, channel: Channel | None) -> ActionAudit:
-    """Send the rule's message through the outbound gateway and audit its decision (sent or blocked)."""
+def send_message(
+    *, rule: StageAction, event, customer: Customer, channel: Channel | None, choice=None
+) -> ActionAudit:
+    """Send the rule's message through the outbound gateway and audit its decision (sent or blocked).
+
+    A rule on ``next_best`` sends on the channel ``outreach.next_best`` chooses for the customer and
+    purpose (``choice``, chosen now when not given); the choice and its reasons go on the message."""
     from outreach.models import BlockReason, MessageOrigin, MessageStatus
+    from outreach.next_best import NEXT_BEST, choose_for_sending
     from outreach.services import send_message as send_through_gateway
 
     code = rule.channel
-    if channel is None:
+    context = {"journey_instance": event.instance.pk, "action": rule.pk}
+    if code == NEXT_BEST:
+        if choice is None:
+            choice = choose_for_sending(customers=[customer], purpose=rule.purpose, now=timezone.now())[
+                customer.pk
+            ]
+        if choice.channel is None:
+            result = {
+                BlockReason.CONSENT: ActionResult.BLOCKED_CONSENT,
+                BlockReason.QUIET_HOURS: ActionResult.BLOCKED_QUIET_HOURS,
+            }.get(choice.reason, ActionResult.FAILED)
+            detail = f"Next best channel: none allowed ({choice.reason}): {choice.detail}"
+            return _audit(rule, event, customer, result, channel=NEXT_BEST, detail=detail)
+        code = choice.channel
+        context["next_best"] = choice.record()
+    elif channel is None:
         return _audit(rule, event, customer, ActionResult.FAILED, channel=code, detail="Unknown channel")
     external_id = _message_key(rule, event)
     message = send_through_gateway(
@@ -139,7 +178,7 @@ def send_message(*, rule: StageAction, event, customer: Customer, channel: Chann
         values=_placeholders(event),
         idempotency_key=external_id,
         origin=MessageOrigin.JOURNEY,
-        context={"journey_instance": event.instance.pk, "action": rule.pk},
+        context=context,
         timeline_entry={
             "type": MESSAGE_TYPE,
             "source": MESSAGE_SOURCE,
@@ -153,7 +192,7 @@ def send_message(*, rule: StageAction, event, customer: Customer, channel: Chann
         },
     )
     if message.status != MessageStatus.BLOCKED:
-        detail = f"Message {message.pk}"
+        detail = f"Message {message.pk}" + (" (next best channel)" if rule.channel == NEXT_BEST else "")
         return _audit(
             rule,
             event,

@@ -13,8 +13,9 @@ from cxhub.api.errors import validation_error_body
 from cxhub.api.pagination import list_parameters
 from cxhub.api.parsers import BatchJSONParser
 from cxhub.errors import DomainError
+from outreach import next_best
 
-from .. import agents, channel_efficacy, next_best_channel, selectors, services
+from .. import agents, channel_efficacy, selectors, services
 from ..models import FollowUpCase, Survey, SurveyResponse
 from ..permissions import CASE_ACTION_SCOPES
 from ..services import linking
@@ -300,4 +301,4 @@ class NextBestChannelView(CustomerScopedView):
             raise DomainError(
                 "purpose is required (marketing, service, surveys, profiling).", field="purpose"
             )
-        return Response(next_best_channel.next_best_channel(customer=customer, purpose=purpose).as_dict())
+        return Response(next_best.next_best_channel(customer=customer, purpose=purpose).as_dict())

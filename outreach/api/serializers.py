@@ -57,7 +57,12 @@ class ConversionSerializer(serializers.Serializer):
 class CampaignInSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     segment = serializers.CharField(max_length=100, help_text="Segment slug (or id).")
-    channel = serializers.CharField(max_length=50)
+    channel = serializers.CharField(
+        max_length=50,
+        help_text='An active channel code (email, sms, …) or "next_best": each customer gets the channel the '
+        "next-best-channel selector chooses for the campaign's purpose when it is sent (never one without "
+        "consent); the choice and its reasons are kept on each message.",
+    )
     purpose = serializers.ChoiceField(choices=ConsentPurpose.choices, default="marketing")
     subject = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     body = serializers.CharField(max_length=20000)
@@ -74,7 +79,7 @@ class CampaignOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     segment = serializers.CharField(source="segment.slug")
-    channel = serializers.CharField()
+    channel = serializers.CharField(help_text='A channel code, or "next_best" (chosen per customer).')
     purpose = serializers.CharField()
     subject = serializers.CharField()
     body = serializers.CharField(source="body_text")

@@ -141,7 +141,11 @@ class CampaignDetail(APIView):
 class CampaignSend(APIView):
     required_scope = "campaigns:write"
 
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(
+        request=None,
+        responses={202: dict},
+        description='Counts decided now (a "next_best" campaign adds "channels": messages per channel).',
+    )
     def post(self, request, pk: int):
         campaign = _campaign(pk)
         counts = campaigns.send_campaign(campaign=campaign, user=_human(request))
@@ -154,7 +158,12 @@ class CampaignSend(APIView):
 class CampaignResults(APIView):
     required_scope = "campaigns:read"
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={200: dict},
+        description="Audience, delivery, blocked by reason, conversions and lift (API.md). A campaign sent "
+        'on "next_best" adds "channels": per chosen channel, treated, holdout, sent, delivered, conversions '
+        "and lift.",
+    )
     def get(self, request, pk: int):
         campaign = _campaign(pk)
         campaigns.refresh_conversions(campaign=campaign)

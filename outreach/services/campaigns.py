@@ -39,6 +39,7 @@ from ..models import (
     RecipientGroup,
     Suppression,
 )
+from ..next_best import NEXT_BEST, choose_for_sending
 
 logger = logging.getLogger("cxhub.outreach")
 
@@ -80,8 +81,14 @@ def validate_conversion(events: dict, *, field: str = "conversion.events") -> di
 
 
 def validate_campaign(campaign: Campaign) -> Campaign:
-    if not Channel.objects.filter(code=campaign.channel, active=True).exists():
-        raise InvalidCampaign(f"Unknown or inactive channel {campaign.channel!r}.", field="channel")
+    if (
+        campaign.channel != NEXT_BEST
+        and not Channel.objects.filter(code=campaign.channel, active=True).exists()
+    ):
+        raise InvalidCampaign(
+            f"Unknown or inactive channel {campaign.channel!r}; use an active channel code or {NEXT_BEST!r}.",
+            field="channel",
+        )
     if campaign.purpose not in ConsentPurpose.values:
         raise InvalidCampaign(f"Unknown purpose {campaign.purpose!r}.", field="purpose")
     if not (campaign.body_text or "").strip():
@@ -140,18 +147,23 @@ def send_campaign(*, campaign: Campaign, user=None, now: datetime | None = None)
 
 
 def _audit(campaign: Campaign, user, counts: dict) -> None:
+    detail = {"decided": counts["decided"], "messages": counts["messages"]}
+    if "channels" in counts:  # next best: how many messages each chosen channel got
+        detail["channels"] = counts["channels"]
     record_audit(
         action="campaign.send",
         actor=user,
         object_type="campaign",
         object_id=campaign.pk,
         row_count=counts["messages"],
-        detail={"decided": counts["decided"], "messages": counts["messages"]},
+        detail=detail,
     )
 
 
 def decide_and_create(*, campaign: Campaign, now: datetime, customer_ids: list[int] | None = None) -> dict:
     """Recipients (with their group) and the treated members' messages, for the whole segment or some ids."""
+    if campaign.channel == NEXT_BEST:
+        return _decide_next_best(campaign, now, customer_ids)
     if connection.vendor == "postgresql":
         decided = _decide_postgres(campaign, now, customer_ids)
         created = _create_messages_postgres(campaign, now)
@@ -222,13 +234,13 @@ def _decide_postgres(campaign: Campaign, now: datetime, customer_ids: list[int] 
             ) local
         )
         INSERT INTO {CampaignRecipient._meta.db_table}
-            (campaign_id, customer_id, "group", reason, segment_id, decided_at)
+            (campaign_id, customer_id, "group", reason, channel, segment_id, decided_at)
         SELECT %(campaign)s, customer_id,
             CASE WHEN reason <> '' THEN 'blocked'
                  WHEN ('x' || lpad(substr(md5(%(campaign)s::text || ':' || customer_id::text), 1, 8),
                                    16, '0'))::bit(64)::bigint %% 10000 < %(holdout)s THEN 'holdout'
                  ELSE 'treated' END,
-            reason, %(segment)s, %(now)s
+            reason, CASE WHEN reason <> '' THEN '' ELSE %(channel)s END, %(segment)s, %(now)s
         FROM decided
         ON CONFLICT (campaign_id, customer_id) DO NOTHING
     """
@@ -351,6 +363,7 @@ def _decide_python(campaign: Campaign, now: datetime, customer_ids: list[int] | 
                 customer=customer,
                 group=group,
                 reason=decision.reason,
+                channel="" if decision.reason else campaign.channel,
                 segment_id=campaign.segment_id,
                 decided_at=now,
             )
@@ -360,50 +373,116 @@ def _decide_python(campaign: Campaign, now: datetime, customer_ids: list[int] | 
 
 
 def _create_messages_python(campaign: Campaign, now: datetime) -> int:
-    subject, text, html = _templates(campaign)
     pending = CampaignRecipient.objects.filter(
         campaign=campaign, group=RecipientGroup.TREATED, message__isnull=True
     ).select_related("customer")
     recipients = list(pending)
-    messages = []
-    for recipient in recipients:
-        customer = recipient.customer
-        values = {"first_name": customer.first_name, "last_name": customer.last_name}
-        escaped = {k: escape(v) for k, v in values.items()}
-        address, _ = policy.address_for(customer, campaign.channel)
-        messages.append(
-            Message(
-                customer=customer,
-                channel=campaign.channel,
-                purpose=campaign.purpose,
-                origin=MessageOrigin.CAMPAIGN,
-                campaign=campaign,
-                to_address=address,
-                subject=_fill(subject, values)[:255],
-                body_text=_fill(text, values),
-                body_html=_fill(html, escaped) if campaign.channel == "email" else "",
-                status=MessageStatus.QUEUED,
-                idempotency_key=f"campaign-{campaign.pk}-{customer.pk}",
-                created_at=now,
-                updated_at=now,
-            )
+    messages = [
+        _message(
+            campaign, r.customer, campaign.channel, policy.address_for(r.customer, campaign.channel)[0], now
         )
+        for r in recipients
+    ]
     Message.objects.bulk_create(messages)
     for recipient, message in zip(recipients, messages, strict=True):
         recipient.message = message
     CampaignRecipient.objects.bulk_update(recipients, ["message"])
-    MessageEvent.objects.bulk_create(
-        [
-            MessageEvent(
-                message=m,
-                status=MessageStatus.QUEUED,
-                at=now,
-                detail=f"Queued by campaign {campaign.name}"[:500],
-            )
-            for m in messages
-        ]
-    )
+    _queued_events(campaign, messages, now)
     return len(messages)
+
+
+def _message(
+    campaign: Campaign, customer, channel: str, address: str, now: datetime, context=None
+) -> Message:
+    subject, text, html = _templates(campaign)
+    values = {"first_name": customer.first_name, "last_name": customer.last_name}
+    escaped = {k: escape(v) for k, v in values.items()}
+    return Message(
+        customer=customer,
+        channel=channel,
+        purpose=campaign.purpose,
+        origin=MessageOrigin.CAMPAIGN,
+        campaign=campaign,
+        to_address=address,
+        subject=_fill(subject, values)[:255],
+        body_text=_fill(text, values),
+        body_html=_fill(html, escaped) if channel == "email" else "",
+        status=MessageStatus.QUEUED,
+        idempotency_key=f"campaign-{campaign.pk}-{customer.pk}",
+        context=context or {},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _queued_events(campaign: Campaign, messages: list[Message], now: datetime) -> None:
+    def detail(message: Message) -> str:
+        if campaign.channel == NEXT_BEST:
+            return f"Queued by campaign {campaign.name} on {message.channel} (next best channel)"[:500]
+        return f"Queued by campaign {campaign.name}"[:500]
+
+    MessageEvent.objects.bulk_create(
+        [MessageEvent(message=m, status=MessageStatus.QUEUED, at=now, detail=detail(m)) for m in messages]
+    )
+
+
+# --- next best channel: chosen per customer, batch by batch -----------------------------------------
+
+NEXT_BEST_BATCH = 500
+
+
+def _decide_next_best(campaign: Campaign, now: datetime, customer_ids: list[int] | None) -> dict:
+    """Each undecided member gets the selector's channel that the gateway lets through, or is blocked
+    with the reason of the channel that got furthest; the holdout is drawn among those with a channel.
+    A constant number of queries per batch of ``NEXT_BEST_BATCH`` customers."""
+    from segments.models import SegmentMembership
+
+    Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one writer per campaign
+    members = SegmentMembership.objects.filter(segment_id=campaign.segment_id)
+    if customer_ids is not None:
+        members = members.filter(customer_id__in=customer_ids)
+    undecided = Customer.objects.filter(
+        pk__in=members.values("customer_id"), merged_into__isnull=True
+    ).exclude(Exists(CampaignRecipient.objects.filter(campaign=campaign, customer_id=OuterRef("pk"))))
+    counts = {"decided": 0, "messages": 0, "channels": {}}
+    after = 0
+    while batch := list(undecided.filter(pk__gt=after).order_by("pk")[:NEXT_BEST_BATCH]):
+        after = batch[-1].pk
+        _next_best_batch(campaign, batch, now, counts)
+    return counts
+
+
+def _next_best_batch(campaign: Campaign, customers: list, now: datetime, counts: dict) -> None:
+    choices = choose_for_sending(customers=customers, purpose=campaign.purpose, now=now)
+    recipients, messages = [], []
+    for customer in customers:
+        choice = choices[customer.pk]
+        recipient = CampaignRecipient(
+            campaign=campaign,
+            customer=customer,
+            group=RecipientGroup.BLOCKED,
+            reason=choice.reason,
+            channel=choice.channel or "",
+            segment_id=campaign.segment_id,
+            decided_at=now,
+        )
+        recipients.append(recipient)
+        if choice.channel is None:
+            continue
+        if policy.is_held_out(campaign.pk, customer.pk, campaign.holdout_percent):
+            recipient.group = RecipientGroup.HOLDOUT
+            continue
+        recipient.group = RecipientGroup.TREATED
+        recipient.message = _message(
+            campaign, customer, choice.channel, choice.address, now, {"next_best": choice.record()}
+        )
+        messages.append(recipient.message)
+        counts["channels"][choice.channel] = counts["channels"].get(choice.channel, 0) + 1
+    Message.objects.bulk_create(messages)
+    CampaignRecipient.objects.bulk_create(recipients)
+    _queued_events(campaign, messages, now)
+    counts["decided"] += len(recipients)
+    counts["messages"] += len(messages)
 
 
 def _fill(template: str, values: dict) -> str:

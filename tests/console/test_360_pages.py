@@ -556,3 +556,18 @@ def test_logging_is_for_agents_and_admins_with_csrf(client, marketer_user, agent
     assert csrf_client.post(f"/customers/{customer.pk}/interactions/", data).status_code == 403
     assert "csrfmiddlewaretoken" in csrf_client.get(f"/customers/{customer.pk}/").content.decode()
     assert not Interaction.objects.exists()
+
+
+def test_360_page_reads_the_customers_segment_memberships_twice_at_most(agent_client):
+    """The segments panel reads them once; the next-best-channel line once for both its purposes."""
+    from segments.models import Segment, SegmentMembership
+
+    customer = CustomerFactory()
+    for slug in ("loyal", "high-value"):
+        segment = Segment.objects.create(slug=slug, name=slug, kind="static", rules={})
+        SegmentMembership.objects.create(segment=segment, customer=customer, since=T0)
+    agent_client.get(f"/customers/{customer.pk}/")  # warm the session and role caches
+    _, sqls = _count_queries(agent_client, f"/customers/{customer.pk}/")
+    table = SegmentMembership._meta.db_table
+    reads = [s for s in sqls if f'FROM "{table}"' in s]
+    assert len(reads) == 2, reads

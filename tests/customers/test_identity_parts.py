@@ -140,3 +140,18 @@ def test_a_blocked_value_is_reported_but_not_listed(api_client_with):
         {"kind": "email", "namespace": "", "value": "test@example.com", "reason": "blocked"}
     ]
     assert not IdentityRejection.objects.exists()
+
+
+def test_printable_text_holds_no_refused_character():
+    """``_hidden_character`` answers printable text at once: no printable character is in a
+    refused category, so that shortcut refuses exactly what the per-character scan refuses."""
+    import sys
+    import unicodedata
+
+    refused = {"Cc", "Cf", "Cs", "Co", "Cn"}
+    printable_refused = [
+        cp
+        for cp in range(sys.maxunicode + 1)
+        if chr(cp).isprintable() and unicodedata.category(chr(cp)) in refused
+    ]
+    assert printable_refused == []

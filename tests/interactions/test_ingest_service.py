@@ -326,3 +326,80 @@ def test_resent_items_are_duplicates_without_resolving_customers_again():
     again = ingest_interactions(items=[changed])
     assert again.results[0] == {"index": 0, "status": "duplicate", "id": first.results[0]["id"]}
     assert not Customer.objects.filter(identities__value="someone.else@example.com").exists()
+
+
+def test_a_mixed_batch_gets_the_same_answers_as_its_items_one_by_one():
+    """The batch's shortcuts (collector paused, normalisation cache, profiles copied from one
+    blank) change nothing: each item's answer, customer and new profile are what ingesting the
+    items one at a time gives, in a twin database state built the same way."""
+    from customers.models import Identity
+
+    PHONES = {"t1": "+44 20 7946 0018", "t2": "+44 20 7946 0019"}  # noqa: N806
+
+    def world(tag):
+        known = CustomerFactory()
+        Identity.objects.create(customer=known, kind="email", value=f"{tag}.known@example.com")
+        return known
+
+    def items(tag, known):
+        return [
+            by_identity(1, {"email": f" {tag}.Known@Example.com"}, source=tag),
+            by_identity(2, {"email": f"{tag}.new@example.com"}, source=tag),
+            by_identity(3, {"email": f"{tag}.NEW@example.com "}, source=tag),  # the same new person
+            by_identity(4, {"phone": PHONES[tag]}, source=tag, external_id=None),
+            by_identity(5, {"external_id": f"{tag}-R-9", "namespace": "bu_retail"}, source=tag),
+            by_identity(6, {"email": "nope"}, source=tag),
+            by_identity(7, {"email": f"{tag}.x@example.com"}, source=tag, channel="pigeon"),
+            by_identity(2, {"email": f"{tag}.new@example.com"}, source=tag),  # repeats item 2's key
+            item(known, 8, source=tag, external_id=f"{tag}-ord-8"),
+            by_identity(9, {}, source=tag),
+        ]
+
+    def answers(result, known):
+        """Results with ids replaced by what they stand for, customers by who they are."""
+        rows = {r.pk: r for r in Interaction.objects.filter(pk__in=[r.get("id") for r in result])}
+        out = []
+        for r in result:
+            answer = {k: v for k, v in r.items() if k != "id"}
+            if "id" in r:
+                customer = Customer.objects.get(pk=rows[r["id"]].customer_id)
+                answer["customer"] = (
+                    "known"
+                    if customer.pk == known.pk
+                    else (customer.email.split(".", 1)[-1], bool(customer.phone), customer.source)
+                )
+                answer["stored"] = rows[r["id"]].external_id
+            if "error" in r:
+                answer["error"] = {**r["error"], "message": r["error"]["message"].replace("t1", "T")}
+            out.append(answer)
+        return out
+
+    known = world("t1")
+    batch = ingest_interactions(items=items("t1", known)).results
+    twin = world("t2")
+    one_by_one = [ingest_interactions(items=[i]).results[0] for i in items("t2", twin)]
+    for n, r in enumerate(one_by_one):
+        r["index"] = n
+    expected = answers(one_by_one, twin)
+    for answer in expected:
+        if "error" in answer:
+            answer["error"]["message"] = answer["error"]["message"].replace("t2", "T")
+        if "stored" in answer and answer["stored"]:
+            answer["stored"] = answer["stored"].replace("t2", "t1")
+    got = answers(batch, known)
+    assert [a["status"] for a in got] == [
+        "created",
+        "created",
+        "created",
+        "created",
+        "created",
+        "error",
+        "error",
+        "duplicate",
+        "created",
+        "error",
+    ]
+    assert got == expected
+    fresh = Customer.objects.filter(identities__value="t1.new@example.com").get()
+    assert (fresh.lifecycle_stage, fresh.attributes, fresh.merged_into_id) == ("lead", {}, None)
+    assert fresh.created_at and fresh.updated_at

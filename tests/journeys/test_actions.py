@@ -319,3 +319,76 @@ def test_a_retrying_delivery_knows_when_its_next_attempt_is_due(templates):
     delivery.refresh_from_db()
     assert delivery.last_status_code is None and "ConnectionError" in delivery.last_error
     assert 5 <= retry_countdown(delivery.pk) <= 10
+
+
+def _ship_on_next_best():
+    rule = StageAction.objects.get(
+        journey__slug="order-to-cash", kind=ActionKind.MESSAGE, stage__slug="shipped"
+    )
+    rule.channel = "next_best"
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def test_a_rule_on_next_best_sends_on_the_channel_chosen_for_the_customer(
+    templates, customer, event, process
+):
+    from outreach.models import Message
+
+    _ship_on_next_best()
+    customer.phone = "+447700900555"
+    customer.save()
+    Consent.objects.create(  # no service e-mails, please: the cheapest allowed channel left is SMS
+        customer=customer,
+        channel="email",
+        purpose="service",
+        granted=False,
+        source="preference_centre",
+        captured_at=timezone.now() - timedelta(days=1),
+    )
+    _ship(event, process, customer, order_id="77")
+    message = Message.objects.get(customer=customer, origin="journey")
+    assert (message.channel, message.to_address, message.status) == ("sms", "+447700900555", "queued")
+    record = message.context["next_best"]
+    assert record["channel"] == "sms" and record["reasons"]
+    assert {
+        "channel": "email",
+        "blocked_by": "no_consent",
+        "why": "no consent for service on email",
+    } in record["ruled_out"]
+    audit = ActionAudit.objects.get(kind=ActionKind.MESSAGE)
+    assert (audit.result, audit.channel) == ("sent", "sms") and "next best channel" in audit.detail
+    _ship(event, process, customer, order_id="77")  # the same events again: nothing sent twice
+    assert Message.objects.filter(customer=customer, origin="journey").count() == 1
+
+
+def test_a_rule_on_next_best_with_no_allowed_channel_is_blocked_with_the_reason(
+    templates, customer, event, process
+):
+    from outreach.models import Message
+
+    _ship_on_next_best()
+    Consent.objects.create(
+        customer=customer,
+        channel="all",
+        purpose="service",
+        granted=False,
+        source="preference_centre",
+        captured_at=timezone.now() - timedelta(days=1),
+    )
+    _ship(event, process, customer)
+    assert not Message.objects.filter(customer=customer, origin="journey").exists()
+    audit = ActionAudit.objects.get(kind=ActionKind.MESSAGE)
+    assert (audit.result, audit.channel) == ("blocked_consent", "next_best")
+    assert "none allowed (consent)" in audit.detail
+
+
+def test_an_unknown_action_channel_is_refused_naming_the_field(templates):
+    from django.core.exceptions import ValidationError
+
+    rule = StageAction.objects.filter(kind=ActionKind.MESSAGE).first()
+    rule.channel = "owl"
+    with pytest.raises(ValidationError) as refused:
+        rule.full_clean()
+    assert "channel" in refused.value.message_dict

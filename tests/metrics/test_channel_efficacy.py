@@ -187,6 +187,10 @@ def test_dashboard_section_shows_charts_and_filters_by_segment(marketer_client, 
     filtered = marketer_client.get("/metrics/?since=2026-10-01&until=2026-10-31&segment=callers")
     assert rows_by_channel(filtered.context["channel_rows"])["phone"]["interactions"] == 1
     assert '<option value="callers" selected>' in filtered.content.decode()
-    # an unknown segment is ignored on the page (the API answers 400)
+    # an unknown segment is a form error on the page, with a 400 (as the API answers)
     unknown = marketer_client.get("/metrics/?segment=nope")
-    assert unknown.status_code == 200 and unknown.context["selected_segment"] == ""
+    assert unknown.status_code == 400
+    html = unknown.content.decode()
+    assert 'id="channel-segment-error"' in html and "There is no segment &#x27;nope&#x27;" in html
+    assert 'aria-invalid="true"' in html and unknown.context["channel_rows"] == []
+    assert "Voice of the customer" in html or "NPS" in html  # the rest of the dashboard still shows

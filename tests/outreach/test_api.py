@@ -185,3 +185,36 @@ def test_campaign_api_errors_and_scopes(api_client_with):
     reader = api_client_with("campaigns:read")
     assert reader.post("/api/v1/campaigns/", body).status_code == 403
     assert api_client_with("messages:read").get("/api/v1/campaigns/").status_code == 403
+
+
+def test_campaign_api_next_best_channel(api_client_with, consenting):
+    from segments.models import Segment, SegmentKind
+    from segments.services import add_members
+
+    api = api_client_with("campaigns:write", "campaigns:read")
+    by_mail = consenting(CustomerFactory(phone="+447700900301"), "email")
+    by_text = consenting(CustomerFactory(phone="+447700900302"), "sms")
+    segment = Segment.objects.create(slug="mixed", name="Mixed", kind=SegmentKind.STATIC, rules={})
+    add_members(segment=segment, customer_ids=[by_mail.pk, by_text.pk, CustomerFactory().pk])
+    body = {
+        "name": "Either way",
+        "segment": "mixed",
+        "channel": "next_best",
+        "body": "Hi",
+        "holdout_percent": 0,
+    }
+    unknown = api.post("/api/v1/campaigns/", dict(body, channel="pigeon"))
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "channel"
+    assert "next_best" in unknown.json()["error"]["message"]
+    created = api.post("/api/v1/campaigns/", body)
+    assert created.status_code == 201 and created.json()["channel"] == "next_best"
+    sent = api.post(f"/api/v1/campaigns/{created.json()['id']}/send/").json()
+    assert (sent["decided"], sent["messages"], sent["channels"]) == (3, 2, {"email": 1, "sms": 1})
+    results = api.get(f"/api/v1/campaigns/{created.json()['id']}/results/").json()
+    assert results["blocked"]["consent"] == 1 and results["reachable"] == 2
+    assert [(row["channel"], row["treated"], row["holdout"]) for row in results["channels"]] == [
+        ("email", 1, 0),
+        ("sms", 1, 0),
+    ]
+    rates = api.get("/api/v1/campaigns/response-rates/?segment=mixed&channel=sms").json()["rates"]
+    assert [(r["channel"], r["treated"]) for r in rates] == [("sms", 1)]

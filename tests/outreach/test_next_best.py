@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from customers.models import Consent, Identity
-from metrics import next_best_channel as nbc
+from outreach import next_best as nbc
 from tests.factories import CustomerFactory, InteractionFactory, channel
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_quiet_hours_hold_back_channels_that_interrupt(ann):
 
 def test_campaign_response_rates_plug_in(ann):
     rates = {"email": 0.9, "sms": 0.0}
-    source = lambda customer_id, purpose: rates if purpose == "service" else {}  # noqa: E731
+    source = lambda ids, purposes: {"service": dict.fromkeys(ids, rates)}  # noqa: E731
     nbc.register_response_rates(source)
     try:
         rec = nbc.next_best_channel(customer=ann, purpose="service", at=NOON)
@@ -109,7 +109,7 @@ def test_campaign_response_rates_plug_in(ann):
 
 
 def test_bounced_addresses_are_ruled_out(ann):
-    source = lambda customer_id: {"email": "hard bounce on 2026-10-01"}  # noqa: E731
+    source = lambda ids: {i: {"email": "hard bounce on 2026-10-01"} for i in ids}  # noqa: E731
     nbc.register_bounces(source)
     try:
         rec = nbc.next_best_channel(customer=ann, purpose="service", at=NOON)
@@ -128,11 +128,11 @@ def test_preferred_channel_counts(ann):
 def test_query_count_is_constant(ann, django_assert_num_queries):
     answered_texts(ann, n=6)
     member_of(ann, "loyal")
-    # addresses, consents, behaviour, costs, bounces; per purpose: segments, campaign results
-    with django_assert_num_queries(9):
+    # addresses, consents, behaviour, channels, bounces, segments, campaign results (both purposes)
+    with django_assert_num_queries(7):
         nbc.next_best_channels(customer=ann, purposes=["service", "marketing"], at=NOON)
     answered_texts(ann, n=30)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(7):
         nbc.next_best_channels(customer=ann, purposes=["service", "marketing"], at=NOON)
 
 
