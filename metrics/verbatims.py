@@ -5,9 +5,14 @@ model download) with a customer-service layer on top: a domain lexicon merged ov
 VADER's own (``DOMAIN_LEXICON``: "overcharged", "crashes", "hassle"…), phrase rules whose
 feeling lies in the words together ("took weeks", "hard to read", "never arrived", "on
 time"), weighed 1.5× after a contrast word and 0.5× before it, and a sarcasm rule (a
-compliment opening a sentence that goes on to a grievance). Labels: compound ≥ 0.05
-positive, ≤ −0.05 negative, neutral between. ``manage.py evaluate_sentiment`` measures
-both analysers on the shipped labelled set (``metrics/sentiment_eval.py``).
+compliment opening a sentence that goes on to a grievance); a comment left neutral by all
+of that but saying something did not happen ("never got", "didn't even knock") leans
+negative (``rules_sentiment_of``: compound ≥ 0.05 positive, ≤ −0.05 negative, neutral
+between). ``sentiment_of`` — what surveys, cases and the dashboard use — puts a small
+logistic regression over those readings and the comment's words, trained on the shipped
+training verbatims at first use (``metrics/sentiment_model.py``). ``manage.py
+evaluate_sentiment`` measures stock VADER, the rules and the model on the shipped labelled
+set (``metrics/sentiment_eval.py``).
 
 Themes come from the keyword taxonomy in ``Theme`` (editable in the admin): a theme
 matches when one of its keywords appears in the comment as whole words, case-insensitively.
@@ -19,7 +24,7 @@ from functools import lru_cache
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
-ANALYSER = "vader+cx-lexicon"
+ANALYSER = "vader+cx-lexicon+logreg"
 
 # Words customers use about service that VADER's general lexicon misses or weighs for
 # another register (valence on VADER's −4…4 scale). "please", "like" and "number" carry
@@ -139,6 +144,16 @@ DOMAIN_LEXICON: dict[str, float] = {
     "number": 0.0,
     "promised": 0.0,
     "apologised": 0.4,
+    "overdrawn": -2.0,
+    "deleted": -1.4,
+    "undid": -1.6,
+    "no-show": -2.0,
+    "downhill": -1.8,
+    "mud": -1.0,
+    "gift": 0.0,
+    "cancel": 0.0,
+    "wrongly": -1.5,
+    "clearer": 1.2,
 }
 
 # Phrases whose feeling lies in the words together (weight on the compound scale).
@@ -175,19 +190,43 @@ NEGATIVE_PHRASES = [
     r"\bwaste of\b|\bwasted\b|\bkeeps? (?:crashing|failing|asking|happening|sending|freezing)\b",
     r"\bno (?:refund|apology|explanation|callback|call back|one|help)\b",
     r"\bby mistake\b|\bfor no reason\b|\bin error\b|\bnot (?:received|delivered|refunded|turned up)\b",
+    r"\bgot nowhere\b|\bdoes nothing\b|\bdid nothing\b|\bpassed (?:from|between|around)\b",
+    r"\bnever (?:appeared|informed|got|received|met|heard|replied|rang)\b",
+    r"\b(?:doesn't|don't|won't|wouldn't|didn't|wasn't|weren't|isn't|hasn't been) "
+    r"(?:even |properly |actually )?"
+    r"(?:print|load|let me|knock|answer|appear|respond|reply|save|applied|turn up)\b",
+    r"\b(?:nobody|no one|no-one) (?:to help|came|rang|replied|returned|bothered)\b",
+    r"\bless than (?:what )?i paid\b|\balready (?:due|overdue|paid)\b",
+    r"\b(?:an|one|two|\d+) (?:hours?|minutes) on the (?:phone|line)\b|\ball (?:afternoon|morning|day)\b",
+    r"\b(?:six|seven|eight|nine|ten|\d+) times\b|\bfor the (?:third|fourth|fifth|sixth|\w+th) time\b",
+    r"\bonly had to (?:call|wait|ask|ring|chase)\b",
+    r"\bnothing (?:has )?changed\b|\b(?:has|have|had) run out\b|\bin a loop\b|\bthin air\b",
+    r"\b(?:an hour|\w+ hours|\w+ days) (?:after|late)\b|\b(?:was|is|been|went) down\b",
+    r"\b(?:isn't|wasn't|aren't|weren't|not) working\b|\bmore interested in\b",
+    r"\byou get what you pay for\b|\b(?:won't|will never) get (?:that |it )?back\b",
+    r"\bone thing and\b.*\banother\b",
 ]
 POSITIVE_PHRASES = [
     r"\bon time\b|\bon the spot\b|\bstraight away\b|\bfirst call\b|\bsame day\b|\bnext day\b",
     r"\bwithin (?:the hour|24 hours|a day|minutes)\b|\bin (?:five |a few )?minutes\b|\bin a minute\b",
     r"\bwent (?:above and beyond|out of (?:his|her|their|my) way)\b|\bfive stars\b",
-    r"\bdidn't (?:take long|have to wait)\b|\bnot once have i\b|\bcan't fault\b",
+    r"\bnothing but (?:praise|good)\b",
+    r"\bdidn't (?:take long|have to (?:wait|repeat|chase|call|ask))\b|\bnot once have i\b|\bcan't fault\b",
     r"\bno (?:questions asked|downtime|hassle|fuss|issues?|problems?|complaints?|trouble)\b",
-    r"\bwithout me asking\b|\bkept me updated\b|\bwould buy again\b|\bworth every penny\b",
+    r"\bwithout me (?:having to )?ask(?:ing)?\b|\b(?:kept|keeping) (?:me )?(?:updated|informed|posted)\b",
+    r"\bwould buy again\b|\bworth every penny\b",
     r"\b(?:fixed|solved|resolved|sorted)(?: it)? (?:quickly|fast|on|in|straight)\b",
     r"\bhandled\b.*\bwell\b|\brefunded me\b|\bnot bad\b",
     r"\bmade (?:it|things|everything|a [\w ]+?) (?:easy|simple)\b",
     r"\b(?:exactly|just) (?:when|as) promised\b",
     r"\bspot on\b|\bsorted (?:it )?out\b|\bin no time\b|\bfirst time\b|\bwell done\b",
+    r"\bextra mile\b|\bmade up for\b|\bcost (?:me )?a penny\b|\bno need to (?:chase|call|ask|worry)\b",
+    r"\bcould(?:n't| not) (?:be|have been) (?:happier|better|easier|simpler)\b",
+    r"\bcould(?:n't| not)? have been more\b",
+    r"\bfound (?:the|what|exactly)\b[\w ]*\bneeded\b",
+    r"\bnothing (?:was|is) too much\b|\bnever let (?:me|us) down\b",
+    r"\bcould(?:n't| not) believe how (?:fast|quick|quickly|easy|good|helpful)\b",
+    r"\buntil (?:it|everything) (?:worked|was (?:fixed|sorted|working))\b",
 ]
 PHRASE_WEIGHT = 0.6
 QUESTION_NEUTRAL_BAND = 0.35
@@ -195,14 +234,27 @@ QUESTION_NEUTRAL_BAND = 0.35
 # A compliment opening a sentence that goes on to a grievance reads as sarcasm.
 SARCASTIC_OPENER = re.compile(
     r"^\W*(?:oh,? )?(?:great|wonderful|brilliant|fantastic|perfect|lovely|amazing|excellent|nice"
-    r"|well done|thanks a lot|so glad|really impressive|love)\b",
+    r"|well done|thanks a lot|thanks so much|so glad|really impressive|really helpful(?=,)|what a treat"
+    r"|great to see|love)\b",
     re.IGNORECASE,
 )
 GRIEVANCE = re.compile(
     r"\b(?:again|another|nothing|nobody|no one|wrong|losing|lost|late fee|on hold|hung up|crashed"
-    r"|can't|didn't|weeks?|three-week|a month|ignored|take my money)\b",
+    r"|can't|didn't|weeks?|three-week|a month|ignored|take my money|missed|broke|without a single"
+    r"|(?:third|fourth|fifth|sixth|\w+th) time|(?:six|seven|eight|nine|ten|\d+) times|only had to)\b",
     re.IGNORECASE,
 )
+# A comment with no feeling word that still says something did not happen ("the courier
+# didn't even knock", "I never got the confirmation") is a complaint in a service survey;
+# "nothing else to add" and "no comment" are not.
+NEGATION = re.compile(r"\b(?:not|no|never|nobody|nothing|none|without)\b|n't\b", re.IGNORECASE)
+NOTHING_TO_SAY = re.compile(
+    r"\b(?:nothing|no) (?:else|further|more|other)?\s*(?:to (?:add|say|report)|comments?)\b"
+    r"|^\W*no comments?\b",
+    re.IGNORECASE,
+)
+REQUEST = re.compile(r"^\W*(?:please|i'd like|i would like)\b", re.IGNORECASE)
+NEGATION_LEAN = -0.3
 CONTRAST = re.compile(r"\b(?:but|however|although|though|otherwise|yet)\b|;", re.IGNORECASE)
 
 _NEGATIVE = [re.compile(p, re.IGNORECASE) for p in NEGATIVE_PHRASES]
@@ -257,22 +309,56 @@ def _phrase_score(text: str) -> float:
 
 
 def domain_compound(text: str) -> float:
-    """Compound score −1…1 of VADER with the domain lexicon, phrase rules and sarcasm."""
+    """Compound score −1…1 of VADER with the domain lexicon, phrase rules and sarcasm; a
+    positive reading whose last clause after a contrast word ("…, but half the buttons
+    don't do anything") is not positive by itself leans negative: that clause is the verdict."""
+    total = _clause_compound(text)
+    cut = None
+    for match in CONTRAST.finditer(text):
+        cut = match.end()
+    if cut is not None and total > 0:
+        tail = text[cut:].strip(" ,.;")
+        verdict = _clause_compound(tail) < POSITIVE_THRESHOLD and not NOTHING_TO_SAY.search(tail)
+        if len(tail.split()) >= 3 and verdict:
+            return NEGATION_LEAN
+    return total
+
+
+def _clause_compound(text: str) -> float:
     if SARCASTIC_OPENER.search(text) and GRIEVANCE.search(text):
         return -0.6
     phrases = _phrase_score(text)
     compound = _analyzer().polarity_scores(text)["compound"]
-    if text.rstrip().endswith("?") and not phrases and abs(compound) < QUESTION_NEUTRAL_BAND:
-        return 0.0  # a plain question is a request, not a feeling
-    return max(-1.0, min(1.0, compound + phrases))
+    plain = not phrases and abs(compound) < QUESTION_NEUTRAL_BAND
+    if plain and (text.rstrip().endswith("?") or NOTHING_TO_SAY.search(text)):
+        return 0.0  # a plain question is a request, "no comment" is no feeling
+    total = max(-1.0, min(1.0, compound + phrases))
+    if abs(total) < POSITIVE_THRESHOLD and NEGATION.search(text) and not REQUEST.search(text):
+        return NEGATION_LEAN
+    return total
 
 
-def sentiment_of(text: str) -> Sentiment | None:
-    """Compound score and label for ``text`` from the domain analyser; None for an empty comment."""
+def rules_sentiment_of(text: str) -> Sentiment | None:
+    """The rules alone (VADER + domain lexicon, phrases, sarcasm); None for an empty comment."""
     if not text or not text.strip():
         return None
     compound = round(domain_compound(text), 4)
     return Sentiment(compound=compound, label=_label(compound))
+
+
+def sentiment_of(text: str) -> Sentiment | None:
+    """Label and compound −1…1 for ``text``; None for an empty comment.
+
+    The label is the learned layer's most probable one (``metrics.sentiment_model``: the
+    rules' readings and the words, trained on the shipped training verbatims); the compound
+    is P(positive) − P(negative).
+    """
+    if not text or not text.strip():
+        return None
+    from .sentiment_model import label_and_compound, shipped_model
+
+    label, compound = label_and_compound(shipped_model(), text)
+    return Sentiment(compound=round(compound, 4), label=label)
 
 
 def vader_sentiment_of(text: str) -> Sentiment | None:

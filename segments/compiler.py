@@ -42,7 +42,15 @@ class InIds(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
-        return f"{column} = ANY(%s::bigint[])", (*params, self.ids)
+        ids = self.ids if isinstance(self.ids, _CustomerIdsSlot) else id_array(self.ids)
+        return f"{column} = ANY(%s::bigint[])", (*params, ids)
+
+
+def id_array(ids: list[int]) -> str:
+    """The PostgreSQL array literal of ``ids`` (integers), sent as one text parameter: psycopg
+    would adapt a list of a thousand ints again for every place it appears (~2 ms each), and an
+    incremental refresh binds the dirty customers a few times per segment."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 def compile_node(rule: dict, ctx: CompileContext) -> Q:
@@ -122,7 +130,10 @@ def segment_queryset(
     if customer_ids is not None:
         qs = qs.filter(InIds("pk", customer_ids))
     if parent is not None:
-        qs = qs.filter(pk__in=SegmentMembership.objects.filter(segment=parent).values("customer_id"))
+        members = SegmentMembership.objects.filter(segment=parent)
+        if customer_ids is not None:  # as conditions.only_dirty: never hash all the parent's members
+            members = members.filter(InIds("customer_id", customer_ids))
+        qs = qs.filter(pk__in=members.values("customer_id"))
     return qs
 
 
@@ -156,7 +167,7 @@ class _Template:
     params: tuple  # constants, _FromNow(offset), or the _CustomerIdsSlot
 
     def bind(self, now: datetime, customer_ids: list[int] | None) -> tuple[str, tuple]:
-        ids = [int(pk) for pk in customer_ids] if customer_ids is not None else None
+        ids = id_array(customer_ids) if customer_ids is not None else None
         return self.sql, tuple(
             ids
             if isinstance(param, _CustomerIdsSlot)

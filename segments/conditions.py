@@ -332,13 +332,17 @@ def _sum_condition(events, op: str, value: float) -> Q:
 
 def compile_events(condition: dict, ctx: CompileContext) -> Q:
     events = Interaction.objects.filter(event_filter(condition["events"], ctx.at("events")))
+    aggregated = events
     if ctx.customer_ids is not None:  # incremental refresh: aggregate only the customers re-evaluated
-        events = events.filter(InIds("customer_id", ctx.customer_ids))
+        aggregated = events.filter(InIds("customer_id", ctx.customer_ids))
+    # A correlated EXISTS reads only the customer's own rows already. The list of ids in it as
+    # well would make PostgreSQL price each probe as a thousand index descents and scan the
+    # whole window of a type instead (``last`` and the one-event test below).
     parts: list[Q] = []
     if "count" in condition:
-        parts.append(_count_condition(events, condition["count"]["op"], condition["count"]["value"]))
+        parts.append(_count_condition(aggregated, condition["count"]["op"], condition["count"]["value"]))
     if "sum" in condition:
-        parts.append(_sum_condition(events, condition["sum"]["op"], condition["sum"]["value"]))
+        parts.append(_sum_condition(aggregated, condition["sum"]["op"], condition["sum"]["value"]))
     if "last" in condition:
         cutoff = ctx.now - timedelta(days=condition["last"]["value"])
         own = events.filter(customer_id=OuterRef("pk"))

@@ -68,9 +68,11 @@ class Segment(models.Model):
 
 
 class SegmentMembership(models.Model):
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    # Both foreign keys are served by the two composite indexes below (their leading column):
+    # no single-column twins to maintain on every entry and exit.
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="segment_memberships"
+        "customers.Customer", on_delete=models.CASCADE, related_name="segment_memberships", db_index=False
     )
     since = models.DateTimeField()
 
@@ -90,10 +92,21 @@ class MovementKind(models.TextChoices):
 
 
 class SegmentMovement(models.Model):
-    """A customer entering or leaving a segment: the raw material of movement KPIs."""
+    """A customer entering or leaving a segment: the raw material of movement KPIs.
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="movements")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    Append-only history, written in the same statement as the membership row it describes
+    (whose foreign keys are checked): no database foreign keys of its own, so a segment filling
+    with half a million members does not check and key-share-lock every customer row a second
+    time. Deleting a customer or a segment still deletes its movements (Django's cascade).
+    The foreign keys are served by the composite indexes below.
+    """
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="movements", db_index=False, db_constraint=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     kind = models.CharField(max_length=10, choices=MovementKind.choices)
     at = models.DateTimeField()
 

@@ -12,7 +12,9 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from .compiler import member_ids_sql
+from customers.models import Customer
+
+from .compiler import id_array, member_ids_sql
 from .models import MovementKind, RunStatus, Segment, SegmentMembership, SegmentMovement, SegmentRun
 
 # pg_advisory_xact_lock key space for segment recomputes: (namespace << 32) | segment id.
@@ -22,6 +24,13 @@ MOVEMENT = SegmentMovement._meta.db_table
 SEGMENT = Segment._meta.db_table
 RUN = SegmentRun._meta.db_table
 DIFF_COUNTS = "(SELECT count(*) FROM added), (SELECT count(*) FROM gone), (SELECT size FROM diff)"
+CUSTOMER = Customer._meta.db_table
+# A rule's query over customers (segments.compiler) starts with this; in an incremental refresh
+# the outer scan reads the dirty customers' rows, taken once for all the rules, under the name
+# the rule's conditions refer to them by.
+_OVER_CUSTOMERS = f'SELECT "{CUSTOMER}"."id" AS "id" FROM "{CUSTOMER}" WHERE '
+DIRTY = "dirty_customers"
+_OVER_DIRTY = f'SELECT "{CUSTOMER}"."id" AS "id" FROM {DIRTY} AS "{CUSTOMER}" WHERE '
 TARGET = "segments_recompute_target"
 PARTIAL = "segments_partial_target"
 
@@ -113,37 +122,23 @@ def _diff_in_one_statement(
     sid: int,
     now,
     target: tuple[str, tuple],
-    customer_ids: list[int] | None = None,
     final: tuple[str, list] | None = None,
 ) -> tuple:
     """PostgreSQL: the whole membership diff as one statement of data-modifying CTEs.
 
     The rule's result is full-joined once with the current members and folded into one row
     (its size, the ids that enter, the ids that leave); new members are inserted and gone ones
-    deleted, each with its movement row, and the segment's member count follows. With
-    ``customer_ids`` only those customers' memberships are diffed and the count moves by the
-    difference. The statement ends with ``final`` (sql, params), which may read ``added`` and
+    deleted, each with its movement row, and the segment's member count and ``last_computed_at``
+    follow. The statement ends with ``final`` (sql, params), which may read ``added`` and
     ``gone`` (customer ids) and ``diff.size``; returns its row, by default (added, removed, size).
     """
     sql, params = target
     final_sql, final_params = final or (f"SELECT {DIFF_COUNTS}", [])
-    if customer_ids is None:
-        scope, scope_params = "", []
-        counted = "member_count = (SELECT size FROM diff), last_computed_at = %s WHERE id = %s"
-        counted_params = [now, sid]
-    else:
-        scope, scope_params = "AND customer_id = ANY(%s::bigint[])", [customer_ids]
-        # Only touch the segment row when something moved (no row lock, no dead tuple otherwise).
-        counted = (
-            "member_count = member_count + (SELECT count(*) FROM added) - (SELECT count(*) FROM gone) "
-            "WHERE id = %s AND EXISTS (SELECT 1 FROM diff WHERE entered IS NOT NULL OR exited IS NOT NULL)"
-        )
-        counted_params = [sid]
     cursor.execute(
         "WITH diff AS MATERIALIZED (SELECT count(t.id) AS size, "
         "array_agg(t.id) FILTER (WHERE m.customer_id IS NULL) AS entered, "
         "array_agg(m.customer_id) FILTER (WHERE t.id IS NULL) AS exited "
-        f"FROM ({sql}) t FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s {scope}) m "
+        f"FROM ({sql}) t FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s) m "
         "ON m.customer_id = t.id), "
         f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
         "SELECT %s, entered.id, %s FROM diff, unnest(diff.entered) AS entered(id) RETURNING customer_id), "
@@ -151,24 +146,87 @@ def _diff_in_one_statement(
         "WHERE m.segment_id = %s AND m.customer_id = ANY(diff.exited) RETURNING m.customer_id), "
         f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
         "SELECT %s, customer_id, %s, %s FROM added UNION ALL SELECT %s, customer_id, %s, %s FROM gone), "
-        f"counted AS (UPDATE {SEGMENT} SET {counted}) "
+        f"counted AS (UPDATE {SEGMENT} SET member_count = (SELECT size FROM diff), last_computed_at = %s "
+        "WHERE id = %s) "
         f"{final_sql}",
         [
             *params,
-            *(sid, *scope_params),
+            sid,
             *(sid, now),
             sid,
             *(sid, MovementKind.ENTERED, now, sid, MovementKind.EXITED, now),
-            *counted_params,
+            *(now, sid),
             *final_params,
         ],
     )
     return cursor.fetchone()
 
 
-def _record_run_sql(run: SegmentRun | None, *, segment: Segment, trigger: str, started) -> tuple[str, list]:
+def partial_diff_many(
+    cursor, targets: list[tuple[Segment, tuple[str, tuple]]], now, customer_ids: list[int]
+) -> dict[int, tuple[int, int]]:
+    """PostgreSQL: re-evaluate only ``customer_ids`` against several segments, none of which
+    depends on another (they all read the memberships as they were before it), in one statement.
+
+    ``targets`` are (segment, the rule's (sql, params) restricted to those customers). Their
+    results are tagged with the segment and full-joined once with those customers' current
+    memberships (one index range per customer); entries and exits are inserted and deleted with
+    their movement rows, and each segment's member count moves by its difference (only the
+    segments where something moved are touched). Returns {segment_id: (added, removed)} for
+    those segments.
+    """
+    parts, params = [], []
+    for segment, (sql, sql_params) in targets:
+        if sql.startswith(_OVER_CUSTOMERS):  # read the dirty customers' rows once, not per rule
+            sql = f"{_OVER_DIRTY}{sql.removeprefix(_OVER_CUSTOMERS)}"
+        parts.append(f"SELECT %s::bigint AS segment_id, r.id FROM ({sql}) r")
+        params += [segment.pk, *sql_params]
+    cursor.execute(
+        f"WITH {DIRTY} AS MATERIALIZED (SELECT * FROM {CUSTOMER} WHERE id = ANY(%s::bigint[])), "
+        f"t AS ({' UNION ALL '.join(parts)}), "
+        # Each dirty customer's memberships, read customer by customer (OFFSET 0 keeps the
+        # lookup per customer): a plan from statistics that predate a segment's first fill
+        # would otherwise scan every member of the segments instead.
+        "m AS (SELECT x.segment_id, x.customer_id FROM unnest(%s::bigint[]) AS d(id) CROSS JOIN LATERAL "
+        f"(SELECT segment_id, customer_id FROM {MEMBERSHIP} "
+        "WHERE customer_id = d.id AND segment_id = ANY(%s::bigint[]) OFFSET 0) x), "
+        "diff AS MATERIALIZED (SELECT coalesce(t.segment_id, m.segment_id) AS segment_id, "
+        "coalesce(t.id, m.customer_id) AS customer_id, m.customer_id IS NULL AS entering "
+        "FROM t FULL JOIN m ON m.segment_id = t.segment_id AND m.customer_id = t.id "
+        "WHERE t.id IS NULL OR m.customer_id IS NULL), "
+        f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
+        "SELECT segment_id, customer_id, %s FROM diff WHERE entering RETURNING segment_id, customer_id), "
+        f"gone AS (DELETE FROM {MEMBERSHIP} x USING diff WHERE NOT diff.entering "
+        "AND x.segment_id = diff.segment_id AND x.customer_id = diff.customer_id "
+        "RETURNING x.segment_id, x.customer_id), "
+        f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+        "SELECT segment_id, customer_id, %s, %s FROM added "
+        "UNION ALL SELECT segment_id, customer_id, %s, %s FROM gone), "
+        "changes AS MATERIALIZED (SELECT segment_id, count(*) FILTER (WHERE entered) AS added, "
+        "count(*) FILTER (WHERE NOT entered) AS removed FROM "
+        "(SELECT segment_id, true AS entered FROM added UNION ALL SELECT segment_id, false FROM gone) c "
+        "GROUP BY segment_id), "
+        f"counted AS (UPDATE {SEGMENT} s SET member_count = s.member_count + c.added - c.removed "
+        "FROM changes c WHERE s.id = c.segment_id) "
+        "SELECT segment_id, added, removed FROM changes",
+        [
+            id_array(customer_ids),
+            *params,
+            id_array(customer_ids),
+            id_array([segment.pk for segment, _ in targets]),
+            now,
+            *(MovementKind.ENTERED, now, MovementKind.EXITED, now),
+        ],
+    )
+    return {sid: (added, removed) for sid, added, removed in cursor.fetchall()}
+
+
+def _record_run_sql(
+    run: SegmentRun | None, *, segment: Segment, trigger: str, started, condition: str = "true"
+) -> tuple[str, list]:
     """The end of the diff statement that records the run as succeeded (a new row, or the queued
-    ``run``), returning (added, removed, member_count, id, created_at, finished_at)."""
+    ``run``) when ``condition`` (SQL) holds, returning (added, removed, member_count, id,
+    created_at, finished_at)."""
     returning = "RETURNING added, removed, member_count, id, created_at, finished_at"
     # clock_timestamp() comes after the counts: it is read once the diff has run.
     outcome = f"{DIFF_COUNTS}, clock_timestamp()"
@@ -176,14 +234,52 @@ def _record_run_sql(run: SegmentRun | None, *, segment: Segment, trigger: str, s
         return (
             f"INSERT INTO {RUN} (segment_id, trigger, status, created_at, started_at, error, "
             "added, removed, member_count, finished_at) "
-            f"SELECT %s, %s, %s, %s, %s, '', {outcome} {returning}",
+            f"SELECT %s, %s, %s, %s, %s, '', {outcome} WHERE {condition} {returning}",
             [segment.pk, trigger[:20], RunStatus.SUCCEEDED, started, started],
         )
     return (
         f"UPDATE {RUN} SET status = %s, started_at = %s, error = '', "
-        f"(added, removed, member_count, finished_at) = (SELECT {outcome}) WHERE id = %s {returning}",
+        f"(added, removed, member_count, finished_at) = (SELECT {outcome}) WHERE id = %s AND {condition} "
+        f"{returning}",
         [RunStatus.SUCCEEDED, started, run.pk],
     )
+
+
+def _fill_from_empty(
+    cursor, *, sid: int, now, target: tuple[str, tuple], final: tuple[str, list]
+) -> tuple | None:
+    """PostgreSQL: the first fill of a segment without members, as one INSERT … SELECT of the
+    rule's query (no join with the current members, no arrays of ids), the ``entered`` movements
+    written from what it RETURNs, the member count and ``final`` (the run) in the same statement.
+
+    Whether the segment is empty is checked again inside the statement (its own snapshot, taken
+    after the recompute lock): if it is not, nothing is written and None is returned, and the
+    caller diffs as usual.
+    """
+    sql, params = target
+    final_sql, final_params = final
+    cursor.execute(
+        "WITH empty AS MATERIALIZED "
+        f"(SELECT NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} WHERE segment_id = %s) AS yes), "
+        f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
+        f"SELECT %s, t.id, %s FROM ({sql}) t WHERE (SELECT yes FROM empty) RETURNING customer_id), "
+        "gone AS (SELECT NULL::bigint AS customer_id WHERE false), "
+        "diff AS MATERIALIZED (SELECT count(*) AS size FROM added), "
+        f"moved AS (INSERT INTO {MOVEMENT} (segment_id, customer_id, kind, at) "
+        "SELECT %s, customer_id, %s, %s FROM added), "
+        f"counted AS (UPDATE {SEGMENT} SET member_count = (SELECT size FROM diff), last_computed_at = %s "
+        "WHERE id = %s AND (SELECT yes FROM empty)) "
+        f"{final_sql}",
+        [
+            sid,
+            *(sid, now),
+            *params,
+            *(sid, MovementKind.ENTERED, now),
+            *(now, sid),
+            *final_params,
+        ],
+    )
+    return cursor.fetchone()
 
 
 def _apply_diff_sqlite(
@@ -223,8 +319,15 @@ def full_diff(
     PostgreSQL. Returns the run as recorded."""
     target = target_sql(segment, now=now)
     if connection.vendor == "postgresql":
-        final = _record_run_sql(run, segment=segment, trigger=trigger, started=now)
-        row = _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target, final=final)
+        row = None
+        if segment.member_count == 0:  # most likely a first fill (checked again in the statement)
+            final = _record_run_sql(
+                run, segment=segment, trigger=trigger, started=now, condition="(SELECT yes FROM empty)"
+            )
+            row = _fill_from_empty(cursor, sid=segment.pk, now=now, target=target, final=final)
+        if row is None:
+            final = _record_run_sql(run, segment=segment, trigger=trigger, started=now)
+            row = _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target, final=final)
         if row is None:
             raise SegmentRun.DoesNotExist(f"Run {run.pk} of segment {segment.pk} no longer exists.")
         # The row is what _record_run_sql RETURNs.
@@ -268,10 +371,7 @@ def partial_diff(cursor, segment: Segment, now, customer_ids: list[int], target)
     the temporary table ``PARTIAL`` (created by ``refresh_customers``).
     """
     if connection.vendor == "postgresql":
-        added, removed, _ = _diff_in_one_statement(
-            cursor, sid=segment.pk, now=now, target=target, customer_ids=customer_ids
-        )
-        return added, removed
+        return partial_diff_many(cursor, [(segment, target)], now, customer_ids).get(segment.pk, (0, 0))
     sql, params = target
     cursor.execute(f"DELETE FROM {PARTIAL}")
     cursor.execute(f"INSERT INTO {PARTIAL} (customer_id) {sql}", params)

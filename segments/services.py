@@ -33,13 +33,14 @@ from .recompute import (
     lock,
     lock_and_load,
     partial_diff,
+    partial_diff_many,
     prune_descendants,
     recompute_settings,
     record_run,
     target_sql,
     update_count,
 )
-from .validation import check_no_cycle, stored_cycle, validate_rules
+from .validation import check_no_cycle, referenced_segments, stored_cycle, validate_rules
 
 logger = logging.getLogger("cxhub.segments")
 
@@ -99,7 +100,6 @@ def save_segment(*, segment: Segment, actor=None) -> Segment:
 
 @transaction.atomic
 def delete_segment(*, segment: Segment) -> None:
-    from .validation import referenced_segments
 
     lock_segment_graph()
     users = [
@@ -145,7 +145,10 @@ def recompute_segment(*, segment: Segment, trigger: str, run: SegmentRun | None 
     """
     if not segment.is_dynamic:
         raise RecomputeNotAllowed("Static segments are frozen lists; they are not recomputed.")
-    cycle = stored_cycle(segment.pk)
+    # A cycle through this segment needs an edge out of it: one without a parent or references
+    # to other segments (most rules) skips reading the whole segment graph.
+    depends = segment.parent_id is not None or any(True for _ in referenced_segments(segment.rules or {}))
+    cycle = stored_cycle(segment.pk) if depends else None
     if cycle:
         message = "Segment references form a cycle: " + " → ".join(cycle) + "; not recomputed."
         logger.error("Recompute of segment %s refused: %s", segment.pk, message)
@@ -210,7 +213,6 @@ def requeue_stale_runs(*, now=None) -> int:
 
 def dependency_order(segments: Iterable[Segment]) -> list[Segment]:
     """Segments sorted so that parents and referenced segments come before their dependants."""
-    from .validation import referenced_segments
 
     segments = list(segments)
     by_slug = {s.slug: s for s in segments}
@@ -241,8 +243,9 @@ def dependency_order(segments: Iterable[Segment]) -> list[Segment]:
 def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[int, int]]:
     """Incremental refresh: re-evaluate only these customers against every real-time segment.
 
-    One set-based statement per segment (PostgreSQL), however many customers; returns
-    {segment_id: (added, removed)}.
+    PostgreSQL: one set-based statement per level of dependency between those segments (one
+    for all of them when none refers to another), however many customers and segments; SQLite:
+    statements per segment. Returns {segment_id: (added, removed)}.
     """
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
@@ -261,23 +264,49 @@ def refresh_customers(*, customer_ids: list[int], now=None) -> dict[int, tuple[i
     changes: dict[int, tuple[int, int]] = {}
     nested = connection.in_atomic_block
     settings = recompute_settings(incremental=True)
+    postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+        if not postgres:
             cursor.execute(f"DROP TABLE IF EXISTS {PARTIAL}")
             cursor.execute(f"CREATE TEMPORARY TABLE {PARTIAL} (customer_id bigint PRIMARY KEY)")
         # Dependency order, like recompute_segment (parents first), so the two never deadlock.
         previous = lock(*(segment.pk for segment, _ in targets), settings=settings)
-        for segment, target in targets:
-            added, removed = partial_diff(cursor, segment, now, ids, target)
-            if added or removed:
-                changes[segment.pk] = (added, removed)
-            if removed:
-                prune_descendants(cursor, segment, now)
-        if connection.vendor != "postgresql":
+        batches = dependency_levels(targets) if postgres else [[target] for target in targets]
+        for batch in batches:
+            if postgres:
+                moved = partial_diff_many(cursor, batch, now, ids)
+            else:
+                (segment, target), *_ = batch
+                moved = {segment.pk: partial_diff(cursor, segment, now, ids, target)}
+            for segment, _ in batch:
+                added, removed = moved.get(segment.pk, (0, 0))
+                if added or removed:
+                    changes[segment.pk] = (added, removed)
+                if removed:  # before the next level, which may read the micro-segments
+                    prune_descendants(cursor, segment, now)
+        if not postgres:
             cursor.execute(f"DROP TABLE {PARTIAL}")
         elif nested:  # hand the caller's transaction back with its own settings
             lock(settings=dict(zip(settings, previous, strict=True)))
     return changes
+
+
+def dependency_levels(items: list[tuple[Segment, object]]) -> list[list[tuple[Segment, object]]]:
+    """``items`` ((segment, anything), in dependency order) grouped into levels: a segment comes
+    one level after the last of the listed segments it refines or refers to, so no level holds
+    a segment together with one it reads."""
+    slugs = {segment.slug: segment.pk for segment, _ in items}
+    level: dict[int, int] = {}
+    levels: list[list[tuple[Segment, object]]] = []
+    for item in items:
+        segment = item[0]
+        deps = {segment.parent_id, *(slugs.get(ref) for ref, _ in referenced_segments(segment.rules or {}))}
+        at = max((level[dep] + 1 for dep in deps if dep in level), default=0)
+        level[segment.pk] = at
+        while len(levels) <= at:
+            levels.append([])
+        levels[at].append(item)
+    return levels
 
 
 def due_segments(*, now=None) -> list[Segment]:
@@ -298,7 +327,6 @@ def due_segments(*, now=None) -> list[Segment]:
 
 def dependants(*, segment: Segment) -> list[Segment]:
     """Dynamic, non-manual segments that refine or reference ``segment``."""
-    from .validation import referenced_segments
 
     others = (
         Segment.objects.filter(kind=SegmentKind.DYNAMIC)
