@@ -168,7 +168,7 @@ def _forget_earlier_runs(models) -> None:
     rows in. The incremental benchmark's real-time segments stay (see ``_realtime_segment``)."""
     from django.db import connection
 
-    earlier = models.Segment.objects.filter(slug__startswith="bench-").exclude(slug__contains="-rt")
+    earlier = models.Segment.objects.filter(slug__in=[slug for slug, *_ in RULES])
     if earlier.delete()[0]:
         with connection.cursor() as cursor:
             tables = (models.SegmentMembership, models.SegmentMovement, models.SegmentRun, models.Segment)
