@@ -74,17 +74,43 @@ def can_contact(*, customer, channel: str, purpose: str, at: datetime | None = N
     A merged profile is checked through its survivor.
     """
     customer_id = customer.pk if isinstance(customer, Customer) else int(customer)
-    if isinstance(customer, Customer) and customer.merged_into_id is not None:
-        customer_id = survivor_id(customer_id) or customer_id
+    return contactable(customers=[customer], channels=[channel], purpose=purpose, at=at)[
+        (customer_id, channel)
+    ]
+
+
+def contactable(
+    *, customers, channels, purpose: str, at: datetime | None = None
+) -> dict[tuple[int, str], bool]:
+    """``can_contact`` for many customers (objects or ids) on many channels, in one query (more
+    only to follow merged profiles to their survivors): {(customer id, channel): allowed}."""
+    checked: dict[int, int] = {}  # the id asked about → the id whose ledger decides
+    merged = []
+    for customer in customers:
+        customer_id = customer.pk if isinstance(customer, Customer) else int(customer)
+        checked[customer_id] = customer_id
+        if isinstance(customer, Customer) and customer.merged_into_id is not None:
+            merged.append(customer_id)
+    if merged:
+        checked.update(survivor_ids(merged))
     rows = Consent.objects.filter(
-        customer_id=customer_id, purpose=purpose, channel__in=(channel, ALL_CHANNELS)
+        customer_id__in=set(checked.values()), purpose=purpose, channel__in=[*channels, ALL_CHANNELS]
     )
     if at is not None:
         rows = rows.filter(captured_at__lte=at)
-    latest = rows.order_by("-captured_at", "-id").values_list("granted", flat=True).first()
-    if latest is None:
-        return purpose in OPT_OUT_PURPOSES
-    return bool(latest)
+    newest: dict[tuple[int, str], tuple] = {}  # (customer, channel or ``all``) → (captured_at, id, granted)
+    for customer_id, channel, captured_at, pk, granted in rows.values_list(
+        "customer_id", "channel", "captured_at", "id", "granted"
+    ):
+        key = (customer_id, channel)
+        if key not in newest or (captured_at, pk) > newest[key][:2]:
+            newest[key] = (captured_at, pk, granted)
+    allowed = {}
+    for customer_id, ledger_id in checked.items():
+        for channel in channels:
+            found = [newest[k] for k in ((ledger_id, channel), (ledger_id, ALL_CHANNELS)) if k in newest]
+            allowed[(customer_id, channel)] = bool(max(found)[2]) if found else purpose in OPT_OUT_PURPOSES
+    return allowed
 
 
 def customer_zone(customer: Customer) -> ZoneInfo:

@@ -127,18 +127,8 @@ def decide_batch(
 
     from django.db.models import Count, Q
 
-    from customers.models import Consent
-
     ids = [c.pk for c in customers]
-    ledger = Consent.objects.filter(
-        customer_id__in=ids,
-        purpose=purpose,
-        channel__in=[*channels, customer_selectors.ALL_CHANNELS],
-        captured_at__lte=now,
-    ).order_by("captured_at", "id")
-    newest = {}  # (customer, channel or ``all``) → the newest row; the newer of the two decides
-    for row in ledger.values_list("customer_id", "channel", "captured_at", "id", "granted"):
-        newest[(row[0], row[1])] = row[2:]
+    consent = customer_selectors.contactable(customers=customers, channels=channels, purpose=purpose, at=now)
     addresses = {(c.pk, channel): address_for(c, channel) for c in customers for channel in channels}
     wanted = {address for address, _ in addresses.values() if address}
     suppressed = {
@@ -176,13 +166,7 @@ def decide_batch(
         decided[customer.pk] = per_channel = {}
         for channel in channels:
             address, valid = addresses[(customer.pk, channel)]
-            found = [
-                newest[k]
-                for k in ((customer.pk, channel), (customer.pk, customer_selectors.ALL_CHANNELS))
-                if k in newest
-            ]
-            consented = max(found)[2] if found else purpose in customer_selectors.OPT_OUT_PURPOSES
-            if not consented:
+            if not consent[(customer.pk, channel)]:
                 per_channel[channel] = Decision(
                     address, BlockReason.CONSENT, f"No {purpose} consent on {channel}."
                 )

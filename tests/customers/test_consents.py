@@ -6,7 +6,7 @@ from django.utils import timezone
 from customers.errors import InvalidConsent
 from customers.merging import merge_customers
 from customers.models import DirtyCustomer
-from customers.selectors import can_contact, consent_state, in_quiet_hours
+from customers.selectors import can_contact, consent_state, contactable, in_quiet_hours
 from customers.services import record_consent, set_contact_preferences
 from tests.factories import CustomerFactory
 
@@ -52,6 +52,43 @@ def test_merged_profile_is_checked_through_its_survivor():
     merge_customers(survivor=survivor, merged=merged)
     merged.refresh_from_db()
     assert can_contact(customer=merged, channel="email", purpose="marketing")
+
+
+def test_contactable_answers_for_many_customers_and_channels_in_one_query(django_assert_num_queries):
+    mixed, silent, withdrawn = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    record_consent(customer=mixed, channel="email", purpose="marketing", granted=True, captured_at=at(1))
+    record_consent(customer=mixed, channel="all", purpose="marketing", granted=False, captured_at=at(2))
+    record_consent(customer=mixed, channel="sms", purpose="marketing", granted=True, captured_at=at(3))
+    record_consent(customer=withdrawn, channel="email", purpose="marketing", granted=True, captured_at=at(1))
+    record_consent(customer=withdrawn, channel="email", purpose="marketing", granted=False, captured_at=at(4))
+    with django_assert_num_queries(1):
+        allowed = contactable(
+            customers=[mixed, silent, withdrawn], channels=["email", "sms"], purpose="marketing"
+        )
+    assert allowed == {
+        (mixed.pk, "email"): False,
+        (mixed.pk, "sms"): True,
+        (silent.pk, "email"): False,
+        (silent.pk, "sms"): False,
+        (withdrawn.pk, "email"): False,
+        (withdrawn.pk, "sms"): False,
+    }
+    assert contactable(customers=[withdrawn.pk], channels=["email"], purpose="marketing", at=at(2)) == {
+        (withdrawn.pk, "email"): True
+    }
+    for (customer_id, channel), expected in allowed.items():
+        assert can_contact(customer=customer_id, channel=channel, purpose="marketing") is expected
+
+
+def test_contactable_follows_a_merged_profile_to_its_survivor():
+    survivor, merged = CustomerFactory(), CustomerFactory()
+    record_consent(customer=survivor, channel="email", purpose="marketing", granted=True)
+    merge_customers(survivor=survivor, merged=merged)
+    merged.refresh_from_db()
+    assert contactable(customers=[merged, survivor], channels=["email"], purpose="marketing") == {
+        (merged.pk, "email"): True,
+        (survivor.pk, "email"): True,
+    }
 
 
 @pytest.mark.parametrize(
