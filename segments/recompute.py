@@ -1,5 +1,6 @@
-"""The SQL of recomputing a segment: locks and transaction settings, the membership diff (one
-statement on PostgreSQL, statement by statement on SQLite), micro-segment pruning and run records.
+"""The SQL of recomputing a segment: locks and transaction settings, the membership diff (a
+read and a write on PostgreSQL, statement by statement on SQLite), micro-segment pruning and run
+records.
 
 ``segments.services`` calls these inside its transactions; they are not an API of their own.
 """
@@ -116,30 +117,46 @@ def target_sql(
     )
 
 
-def _diff_in_one_statement(
+def _read_diff(cursor, *, sid: int, target: tuple[str, tuple]) -> tuple[int, list | None, list | None]:
+    """PostgreSQL: the rule's result full-joined once with the current members and folded into
+    one row: its size, the ids that enter, the ids that leave (None when none do).
+
+    A statement of its own because it only reads: PostgreSQL plans no parallel workers for a
+    statement with data-modifying CTEs, and a rule over every customer (an attribute filter on a
+    million rows) scans in about half the time with two of them. The recompute lock held since
+    before this read keeps the segment's membership as it saw it until the write.
+    """
+    sql, params = target
+    cursor.execute(
+        "SELECT count(t.id), array_agg(t.id) FILTER (WHERE m.customer_id IS NULL), "
+        "array_agg(m.customer_id) FILTER (WHERE t.id IS NULL) "
+        f"FROM ({sql}) t FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s) m "
+        "ON m.customer_id = t.id",
+        [*params, sid],
+    )
+    return cursor.fetchone()
+
+
+def _write_diff(
     cursor,
     *,
     sid: int,
     now,
-    target: tuple[str, tuple],
+    diff: tuple[int, list | None, list | None],
     final: tuple[str, list] | None = None,
 ) -> tuple:
-    """PostgreSQL: the whole membership diff as one statement of data-modifying CTEs.
+    """PostgreSQL: apply a diff ``_read_diff`` found, as one statement of data-modifying CTEs.
 
-    The rule's result is full-joined once with the current members and folded into one row
-    (its size, the ids that enter, the ids that leave); new members are inserted and gone ones
-    deleted, each with its movement row, and the segment's member count and ``last_computed_at``
-    follow. The statement ends with ``final`` (sql, params), which may read ``added`` and
-    ``gone`` (customer ids) and ``diff.size``; returns its row, by default (added, removed, size).
+    New members are inserted and gone ones deleted, each with its movement row, and the segment's
+    member count and ``last_computed_at`` follow. The statement ends with ``final`` (sql,
+    params), which may read ``added`` and ``gone`` (customer ids) and ``diff.size``; returns its
+    row, by default (added, removed, size).
     """
-    sql, params = target
+    size, entered, exited = diff
     final_sql, final_params = final or (f"SELECT {DIFF_COUNTS}", [])
     cursor.execute(
-        "WITH diff AS MATERIALIZED (SELECT count(t.id) AS size, "
-        "array_agg(t.id) FILTER (WHERE m.customer_id IS NULL) AS entered, "
-        "array_agg(m.customer_id) FILTER (WHERE t.id IS NULL) AS exited "
-        f"FROM ({sql}) t FULL JOIN (SELECT customer_id FROM {MEMBERSHIP} WHERE segment_id = %s) m "
-        "ON m.customer_id = t.id), "
+        "WITH diff AS MATERIALIZED "
+        "(SELECT %s::bigint AS size, %s::bigint[] AS entered, %s::bigint[] AS exited), "
         f"added AS (INSERT INTO {MEMBERSHIP} (segment_id, customer_id, since) "
         "SELECT %s, entered.id, %s FROM diff, unnest(diff.entered) AS entered(id) RETURNING customer_id), "
         f"gone AS (DELETE FROM {MEMBERSHIP} m USING diff "
@@ -150,8 +167,9 @@ def _diff_in_one_statement(
         "WHERE id = %s) "
         f"{final_sql}",
         [
-            *params,
-            sid,
+            size,
+            None if entered is None else id_array(entered),
+            None if exited is None else id_array(exited),
             *(sid, now),
             sid,
             *(sid, MovementKind.ENTERED, now, sid, MovementKind.EXITED, now),
@@ -315,7 +333,7 @@ def full_diff(
     cursor, segment: Segment, now, *, run: SegmentRun | None = None, trigger: str = ""
 ) -> SegmentRun:
     """Make the membership equal the rule's set and record the movements, the member count,
-    ``last_computed_at`` and the run (``run`` completed, or a new one): one statement on
+    ``last_computed_at`` and the run (``run`` completed, or a new one): a read and a write on
     PostgreSQL. Returns the run as recorded."""
     target = target_sql(segment, now=now)
     if connection.vendor == "postgresql":
@@ -327,7 +345,8 @@ def full_diff(
             row = _fill_from_empty(cursor, sid=segment.pk, now=now, target=target, final=final)
         if row is None:
             final = _record_run_sql(run, segment=segment, trigger=trigger, started=now)
-            row = _diff_in_one_statement(cursor, sid=segment.pk, now=now, target=target, final=final)
+            diff = _read_diff(cursor, sid=segment.pk, target=target)
+            row = _write_diff(cursor, sid=segment.pk, now=now, diff=diff, final=final)
         if row is None:
             raise SegmentRun.DoesNotExist(f"Run {run.pk} of segment {segment.pk} no longer exists.")
         # The row is what _record_run_sql RETURNs.
