@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import FollowUpCase, Survey, SurveyInvitation, SurveyResponse, Theme
+from .models import FollowUpCase, RollupRebuild, Survey, SurveyInvitation, SurveyResponse, Theme
 
 
 @admin.register(Survey)
@@ -91,3 +91,17 @@ class FollowUpCaseAdmin(admin.ModelAdmin):
     list_filter = ("status", "is_overdue")
     raw_id_fields = ("response", "customer", "assigned_to", "closed_by", "message_interaction")
     readonly_fields = ("closed_at", "closed_by", "message_interaction")
+
+
+@admin.register(RollupRebuild)
+class RollupRebuildAdmin(admin.ModelAdmin):
+    """When the rollups were last rebuilt in full (read only: the nightly task writes them)."""
+
+    list_display = ("started_at", "finished_at", "cells", "segment_cells")
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -260,6 +260,23 @@ class SegmentRollup(models.Model):
         return f"segment {self.segment_id} survey {self.survey_id} {self.day}: {self.count} × {self.score}"
 
 
+class RollupRebuild(models.Model):
+    """A full rebuild of the rollups (the nightly task). Every response received before
+    ``started_at`` is counted in it, so the dirty-customer refresh recounts only the cells of
+    responses received since (``metrics.services.rollups``)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    cells = models.PositiveIntegerField()
+    segment_cells = models.PositiveIntegerField()
+
+    class Meta:
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"rollups rebuilt {self.started_at:%Y-%m-%d %H:%M}: {self.cells} + {self.segment_cells} cells"
+
+
 class CaseStatus(models.TextChoices):
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"

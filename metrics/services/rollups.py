@@ -5,6 +5,11 @@ score); ``SegmentRollup`` one per (segment, survey, day, score) by current membe
 Each rebuild deletes the affected cells and re-inserts them from one grouped query,
 inside a transaction holding an advisory lock on PostgreSQL so two rebuilds never
 interleave.
+
+A dirty customer's refresh recounts only what can have changed since the last full rebuild
+(``RollupRebuild``): the cells of their responses received since, in the segments they belong
+to, and every cell of theirs in a segment they entered or left since. Without a rebuild on
+record it recounts every cell holding any of their responses.
 """
 
 import logging
@@ -13,16 +18,21 @@ from datetime import UTC, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from segments.models import SegmentMembership
+from segments.models import SegmentMembership, SegmentMovement
 
-from ..models import ResponseRollup, SegmentRollup, SurveyResponse
+from ..models import ResponseRollup, RollupRebuild, SegmentRollup, SurveyResponse
 
 logger = logging.getLogger("cxhub.metrics")
 
 LOCK_KEY = 7_340_009  # arbitrary, fixed: the advisory lock every rollup writer takes
 BATCH = 5000
 CELL_CHUNK = 200
+# A response received (or a movement recorded) this long before a rebuild started may have
+# been committed only after the rebuild read the table: the incremental refresh counts it too.
+# Far longer than any transaction that writes them (an ingest batch takes seconds).
+REBUILD_MARGIN = timedelta(minutes=10)
 
 
 def _lock() -> None:
@@ -80,37 +90,43 @@ def _day_range(day) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _touched_cells(customer_ids: list[int]) -> list[tuple[int, object]]:
-    """(survey, UTC day) pairs holding any response of these customers."""
+def _counted_before() -> datetime | None:
+    """Responses received before this are in the rollups already (None: no rebuild on record)."""
+    started = RollupRebuild.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+    return None if started is None else started - REBUILD_MARGIN
+
+
+def _touched_cells(
+    customer_ids: list[int], received_since: datetime | None = None
+) -> list[tuple[int, object]]:
+    """(survey, UTC day) pairs holding any response of these customers (received since
+    ``received_since``, when given)."""
+    responses = SurveyResponse.objects.filter(customer_id__in=customer_ids)
+    if received_since is not None:
+        responses = responses.filter(received_at__gte=received_since)
     return sorted(
         set(
-            SurveyResponse.objects.filter(customer_id__in=customer_ids)
-            .annotate(day=TruncDate("responded_at", tzinfo=UTC))
+            responses.annotate(day=TruncDate("responded_at", tzinfo=UTC))
             .values_list("survey_id", "day")
             .distinct()
         )
     )
 
 
-def _cell_filters(chunk, response_prefix: str = "") -> tuple[Q, Q]:
+def _cell_filters(chunk) -> tuple[Q, Q]:
     cell_q, response_q = Q(), Q()
     for survey_id, day in chunk:
         cell_q |= Q(survey_id=survey_id, day=day)
         lower, upper = _day_range(day)
-        response_q |= Q(
-            **{
-                f"{response_prefix}survey_id": survey_id,
-                f"{response_prefix}responded_at__gte": lower,
-                f"{response_prefix}responded_at__lt": upper,
-            }
-        )
+        response_q |= Q(survey_id=survey_id, responded_at__gte=lower, responded_at__lt=upper)
     return cell_q, response_q
 
 
 @transaction.atomic
 def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
-    """Recompute the (survey, day) cells holding any response of these customers."""
-    pairs = _touched_cells(customer_ids) if customer_ids else []
+    """Recompute the (survey, day) cells holding a response of these customers received since
+    the last rebuild (any response, without one); returns the cells written."""
+    pairs = _touched_cells(customer_ids, _counted_before()) if customer_ids else []
     if not pairs:
         return 0
     _lock()
@@ -122,25 +138,6 @@ def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
         ResponseRollup.objects.bulk_create(cells, batch_size=BATCH)
         written += len(cells)
     return written
-
-
-def _segment_cells(members) -> list[SegmentRollup]:
-    rows = (
-        members.annotate(day=TruncDate("customer__survey_responses__responded_at", tzinfo=UTC))
-        .values_list(
-            "segment_id",
-            "customer__survey_responses__survey_id",
-            "customer__survey_responses__kind",
-            "day",
-            "customer__survey_responses__score",
-        )
-        .annotate(n=Count("customer__survey_responses__id"))
-        .order_by()
-    )
-    return [
-        SegmentRollup(segment_id=seg, survey_id=survey_id, kind=kind, day=day, score=score, count=n)
-        for seg, survey_id, kind, day, score, n in rows.iterator(chunk_size=BATCH)
-    ]
 
 
 @transaction.atomic
@@ -173,34 +170,106 @@ def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
 
 @transaction.atomic
 def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
-    """Recompute, in the segments these customers belong to, the (survey, day) cells they answered in.
+    """Recompute the segment rollup cells these customers can have changed; returns the cells
+    written.
 
-    A customer who joined a segment brings all their answers in; one who left it, or an
-    answer deleted, is corrected by the nightly rebuild.
+    Those are the (survey, day) cells of their responses received since the last rebuild, in
+    every segment they belong to, and all their cells in a segment they entered or left since
+    (a customer who joins brings every answer in; one who leaves takes them out). Without a
+    rebuild on record: every cell of theirs in every segment they belong to. An answer deleted
+    is corrected by the nightly rebuild.
     """
     if not customer_ids:
         return 0
-    segment_ids = sorted(
-        set(
-            SegmentMembership.objects.filter(customer_id__in=customer_ids).values_list(
-                "segment_id", flat=True
-            )
-        )
-    )
-    pairs = _touched_cells(customer_ids) if segment_ids else []
-    if not pairs:
+    since = _counted_before()
+    answered = _answered_cells(customer_ids, since)
+    cells: set[tuple[int, int, object]] = set()
+    if answered:
+        memberships = SegmentMembership.objects.filter(customer_id__in=sorted(answered))
+        for segment_id, customer_id in memberships.values_list("segment_id", "customer_id"):
+            cells.update((segment_id, survey_id, day) for survey_id, day in answered[customer_id])
+    if since is not None:
+        moves = SegmentMovement.objects.filter(customer_id__in=customer_ids, at__gte=since)
+        moved = set(moves.values_list("segment_id", "customer_id"))
+        history = _answered_cells(sorted({customer_id for _, customer_id in moved})) if moved else {}
+        for segment_id, customer_id in moved:
+            cells.update((segment_id, survey_id, day) for survey_id, day in history.get(customer_id, ()))
+    if not cells:
         return 0
     _lock()
+    return _recount_segment_cells(sorted(cells))
+
+
+def _answered_cells(customer_ids: list[int], received_since: datetime | None = None) -> dict[int, set]:
+    """{customer id: {(survey, UTC day)}} of these customers' responses (received since
+    ``received_since``, when given)."""
+    responses = SurveyResponse.objects.filter(customer_id__in=customer_ids)
+    if received_since is not None:
+        responses = responses.filter(received_at__gte=received_since)
+    answered: dict[int, set] = {}
+    rows = responses.annotate(day=TruncDate("responded_at", tzinfo=UTC)).values_list(
+        "customer_id", "survey_id", "day"
+    )
+    for customer_id, survey_id, day in rows.distinct():
+        answered.setdefault(customer_id, set()).add((survey_id, day))
+    return answered
+
+
+def _recount_segment_cells(cells: list[tuple[int, int, object]]) -> int:
+    """Delete and recount these (segment, survey, UTC day) cells from current memberships: per
+    chunk, one DELETE and one INSERT … SELECT joined with the cells as a VALUES list (each
+    cell reads its survey's responses of that day and probes their authors' membership)."""
+    rollup, response = SegmentRollup._meta.db_table, SurveyResponse._meta.db_table
+    membership = SegmentMembership._meta.db_table
+    ops = connection.ops
+    in_cell = (
+        "r.survey_id = cell.column2 AND r.responded_at >= cell.column4 AND r.responded_at < cell.column5 "
+        f"AND EXISTS (SELECT 1 FROM {membership} m WHERE m.segment_id = cell.column1 "
+        "AND m.customer_id = r.customer_id)"
+    )
     written = 0
-    for start in range(0, len(pairs), CELL_CHUNK):
-        cell_q, response_q = _cell_filters(pairs[start : start + CELL_CHUNK], "customer__survey_responses__")
-        SegmentRollup.objects.filter(cell_q, segment_id__in=segment_ids).delete()
-        members = SegmentMembership.objects.filter(segment_id__in=segment_ids).filter(response_q)
-        cells = _segment_cells(members)
-        SegmentRollup.objects.bulk_create(cells, batch_size=BATCH)
-        written += len(cells)
+    with connection.cursor() as cursor:
+        for start in range(0, len(cells), CELL_CHUNK):
+            chunk = cells[start : start + CELL_CHUNK]
+            values = "VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            params = []
+            for segment_id, survey_id, day in chunk:
+                lower, upper = _day_range(day)
+                params += [
+                    segment_id,
+                    survey_id,
+                    ops.adapt_datefield_value(day),
+                    ops.adapt_datetimefield_value(lower),
+                    ops.adapt_datetimefield_value(upper),
+                ]
+            # VALUES columns are column1 … column5 on PostgreSQL and SQLite alike. PostgreSQL reads
+            # each cell's responses through the (survey, responded_at) index: joined plainly it
+            # hashes the cells on the survey alone and matches every response of the survey.
+            if connection.vendor == "postgresql":
+                answers = (
+                    f"FROM ({values}) cell CROSS JOIN LATERAL "
+                    f"(SELECT r.survey_id, r.kind, r.score FROM {response} r WHERE {in_cell} OFFSET 0) r"
+                )
+            else:  # SQLite joins row by row anyway, and has no LATERAL
+                answers = f"FROM ({values}) cell JOIN {response} r ON {in_cell}"
+            cursor.execute(
+                f"DELETE FROM {rollup} WHERE (segment_id, survey_id, day) IN "
+                f"(SELECT column1, column2, column3 FROM ({values}) cell)",
+                params,
+            )
+            cursor.execute(
+                f"INSERT INTO {rollup} (segment_id, survey_id, kind, day, score, count) "
+                f"SELECT cell.column1, r.survey_id, r.kind, cell.column3, r.score, COUNT(*) {answers} "
+                "GROUP BY cell.column1, r.survey_id, r.kind, cell.column3, r.score",
+                params,
+            )
+            written += cursor.rowcount
     return written
 
 
 def rebuild_all() -> dict:
-    return {"cells": rebuild_rollups(), "segment_cells": rebuild_segment_rollups()}
+    """Rebuild both kinds of rollup and record it (the dirty-customer refresh counts from it)."""
+    started = timezone.now()
+    outcome = {"cells": rebuild_rollups(), "segment_cells": rebuild_segment_rollups()}
+    RollupRebuild.objects.create(started_at=started, finished_at=timezone.now(), **outcome)
+    return outcome

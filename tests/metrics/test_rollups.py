@@ -118,3 +118,76 @@ def test_dirty_customers_keep_segment_rollups_current(mixed_responses, celery_ea
     live, rolled = _both("nps", group_by="segment")
     assert live == rolled
     assert _both("nps", group_by="channel")[0] == _both("nps", group_by="channel")[1]
+
+
+def _received_earlier(response, hours: int = 2) -> None:
+    type(response).objects.filter(pk=response.pk).update(received_at=timezone.now() - timedelta(hours=hours))
+
+
+def test_rebuild_is_recorded(mixed_responses):
+    from metrics.models import RollupRebuild
+
+    outcome = rollups.rebuild_all()
+    rebuild = RollupRebuild.objects.get()
+    assert (rebuild.cells, rebuild.segment_cells) == (outcome["cells"], outcome["segment_cells"])
+    assert rebuild.started_at <= rebuild.finished_at
+
+
+def test_after_a_rebuild_a_dirty_customer_recounts_only_the_cells_of_new_answers(mixed_responses):
+    survey = mixed_responses["nps"]
+    customer = CustomerFactory()
+    old_days = [datetime(2026, 9, day, 9, tzinfo=UTC) for day in (1, 3, 5, 7, 9)]
+    for when in old_days:
+        _received_earlier(add_response(survey, 9, customer=customer, when=when))
+    rollups.rebuild_all()
+    new_day = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    add_response(survey, 3, customer=customer, when=new_day)
+
+    written = rollups.refresh_rollups_for_customers([customer.pk])
+
+    # one (survey, day) cell group recounted, not the five days answered before the rebuild
+    assert written == ResponseRollup.objects.filter(survey=survey, day=new_day.date()).count() == 1
+    live, rolled = _both("nps", group_by="day")
+    assert live == rolled
+
+
+def test_without_a_rebuild_every_cell_of_a_dirty_customer_is_recounted(mixed_responses):
+    survey = mixed_responses["nps"]
+    customer = CustomerFactory()
+    days = [datetime(2026, 11, day, 9, tzinfo=UTC) for day in (20, 22, 24)]  # nobody else answered
+    for when in days:
+        _received_earlier(add_response(survey, 9, customer=customer, when=when))
+
+    written = rollups.refresh_rollups_for_customers([customer.pk])
+
+    assert written == 3  # no rebuild on record: nothing is known to be counted already
+    cells = ResponseRollup.objects.filter(survey=survey).values_list("day", "score", "count")
+    assert sorted(cells) == [(when.date(), 9, 1) for when in days]
+
+
+def test_a_customer_entering_or_leaving_a_segment_after_the_rebuild_moves_all_their_answers(mixed_responses):
+    from segments.models import MovementKind, Segment, SegmentMembership, SegmentMovement
+
+    segment = Segment.objects.get(slug="half")
+    mover = CustomerFactory()
+    for day in (2, 12, 22):
+        response = add_response(
+            mixed_responses["nps"], 1, customer=mover, when=datetime(2026, 9, day, 9, tzinfo=UTC)
+        )
+        _received_earlier(response)
+    rollups.rebuild_all()
+
+    SegmentMembership.objects.create(segment=segment, customer=mover, since=timezone.now())
+    SegmentMovement.objects.create(
+        segment=segment, customer=mover, kind=MovementKind.ENTERED, at=timezone.now()
+    )
+    assert _both("nps", group_by="segment")[0] != _both("nps", group_by="segment")[1]
+    assert rollups.refresh_segment_rollups_for_customers([mover.pk]) > 0
+    assert _both("nps", group_by="segment")[0] == _both("nps", group_by="segment")[1]
+
+    SegmentMembership.objects.filter(segment=segment, customer=mover).delete()
+    SegmentMovement.objects.create(
+        segment=segment, customer=mover, kind=MovementKind.EXITED, at=timezone.now()
+    )
+    rollups.refresh_segment_rollups_for_customers([mover.pk])
+    assert _both("nps", group_by="segment")[0] == _both("nps", group_by="segment")[1]
