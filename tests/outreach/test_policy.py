@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from outreach import policy
-from outreach.models import FrequencyCap, Message, Suppression
+from outreach.models import Suppression
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ CHANNELS = ["email", "sms", "phone"]
 
 
 @pytest.fixture
-def mixed(consenting):
+def mixed(consenting, email_cap_reached):
     """One customer per outcome on email (marketing), each also asked about on sms and phone."""
 
     def everywhere(customer):
@@ -26,16 +26,7 @@ def mixed(consenting):
 
     suppressed = everywhere(CustomerFactory(phone="+447700900001"))
     Suppression.objects.create(channel="email", address=suppressed.email, reason="hard_bounce")
-    over_cap = everywhere(CustomerFactory(phone="+447700900002"))
-    FrequencyCap.objects.create(channel="email", max_messages=1, window_days=7)
-    Message.objects.create(
-        customer=over_cap,
-        channel="email",
-        purpose="marketing",
-        status="sent",
-        created_at=NOON - timedelta(days=1),
-        updated_at=NOON,
-    )
+    over_cap = email_cap_reached(everywhere(CustomerFactory(phone="+447700900002")), now=NOON)
     return {
         "consent": CustomerFactory(phone="+447700900003"),
         "unreachable": everywhere(CustomerFactory(email="", phone="not a number")),
