@@ -208,6 +208,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1.0}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 0}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# How long a new pool process may take to report ready before the worker kills it (Celery's default
+# is 4 s); a process that warms the sentiment model (SENTIMENT_WARM_AT_START) needs a few seconds.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=30.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's database scheduler behind a PostgreSQL advisory lock: one beat sends.
 CELERY_BEAT_SCHEDULER = "cxhub.beat:SingleBeatScheduler"
@@ -318,6 +321,10 @@ DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
 SCORING_CONTACT_TYPES = env.list(
     "SCORING_CONTACT_TYPES", default=["complaint", "query", "call", "email", "chat"]
 )
+# Train the verbatim sentiment model when a gunicorn worker or a Celery worker process starts, not
+# at the first comment it reads (metrics.sentiment_model.warm_at_start). Off here, so test runs
+# and a laptop install do not pay for it; on in settings_production.
+SENTIMENT_WARM_AT_START = env.bool("SENTIMENT_WARM_AT_START", default=False)
 
 # --- Outbound messages (outreach) ---------------------------------------------
 # EMAIL_URL: smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (TLS), consolemail://, filemail://…

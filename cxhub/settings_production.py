@@ -28,4 +28,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
+# Workers train the sentiment model at start, so no request or task waits seconds for it.
+SENTIMENT_WARM_AT_START = env.bool("SENTIMENT_WARM_AT_START", default=True)
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))

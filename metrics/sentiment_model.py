@@ -17,14 +17,20 @@ with words alone, with character n-grams added, and with other regularisations (
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.conf import settings
+
 from . import verbatims
 from .sentiment_eval import LABELS, Evaluation, Verbatim, evaluate, labelled_verbatims
+
+logger = logging.getLogger("cxhub.metrics")
 
 REGULARISATION_C = 10.0
 RULE_FEATURE_SCALE = 3.0  # the rule readings weigh against ~100 active TF-IDF columns
@@ -99,6 +105,27 @@ def train(rows: Sequence[Verbatim]) -> SentimentModel:
 def shipped_model() -> SentimentModel:
     """The model trained on the shipped training verbatims (once per process)."""
     return train(labelled_verbatims("train"))
+
+
+def warm_at_start() -> bool:
+    """Train the shipped model now, at process start, when ``SENTIMENT_WARM_AT_START`` is on.
+
+    Called from gunicorn's ``post_worker_init`` and Celery's ``worker_process_init``: the first
+    request or task that reads a comment then does not wait seconds for the training. Returns
+    whether the model is loaded; a failure is logged as a warning and never stops the worker
+    (the first comment read then trains the model, or fails, as without warming).
+    """
+    if not settings.SENTIMENT_WARM_AT_START:
+        return False
+    started = time.monotonic()
+    try:
+        # One reading also loads the rule analysers (VADER and its lexicons) the model reads.
+        label_and_compound(shipped_model(), "Warm-up: the service was quick and helpful.")
+    except Exception:
+        logger.warning("Could not warm the sentiment model at start; the first comment will.", exc_info=True)
+        return False
+    logger.info("Sentiment model warmed in %.1f s.", time.monotonic() - started)
+    return True
 
 
 def label_and_compound(model: SentimentModel, text: str) -> tuple[str, float]:

@@ -1,17 +1,26 @@
 """How metrics plugs into the lower apps: one ``connect()``, called from ``MetricsConfig.ready``."""
 
+from celery.signals import worker_process_init
+
 from customers.merging import register_customer_relation
 from customers.panels import Panel, register_panel
 from customers.pipeline import register_dirty_handler
 from cxhub.roles import roles_with_scope
 from segments.registry import KpiProvider, register_condition, register_kpi_provider
 
-from . import conditions, panels, segment_kpis, services
+from . import conditions, panels, segment_kpis, sentiment_model, services
 from .models import FollowUpCase, SurveyInvitation, SurveyResponse
 from .permissions import CASE_ACTION_SCOPES
 
 
+def warm_sentiment_in_worker_process(**_signal) -> None:
+    """Celery's ``worker_process_init``: each pool process trains the sentiment model before it
+    takes tasks (when ``SENTIMENT_WARM_AT_START`` is on)."""
+    sentiment_model.warm_at_start()
+
+
 def connect() -> None:
+    worker_process_init.connect(warm_sentiment_in_worker_process, dispatch_uid="metrics.warm_sentiment")
     register_dirty_handler("metrics", services.on_dirty_customers)
     register_condition(
         "survey",

@@ -1,9 +1,10 @@
 """The gateway's rules: who may be sent what, where, and when (one place, Python and SQL agree).
 
 Checks, in this order (the first that fails is the recorded reason): consent for the
-channel and purpose in the ledger (``customers.selectors.can_contact``), reachability (a
+channel and purpose in the ledger (``customers.selectors.contactable``), reachability (a
 valid address for the channel that has not hard-bounced or complained), quiet hours in the
-customer's zone, and — for marketing — the frequency cap per customer and channel.
+customer's zone, and — for marketing — the frequency cap per customer and channel. Each rule
+is written once (``_RULES``): ``decide`` is the one-customer, one-channel case of ``decide_batch``.
 ``outreach.campaigns`` decides the same rules for a whole audience in one SQL statement.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count, Q
 
 from customers import selectors as customer_selectors
 from customers.models import Customer
@@ -55,11 +57,22 @@ def default_cap() -> Cap:
     return Cap(int(max_messages), int(days or 7))
 
 
+def frequency_caps(channels) -> dict[str, Cap]:
+    """The marketing cap on each of ``channels`` that has one: its own row in the admin, else the
+    global default; a cap of 0 messages means none, and the channel is left out."""
+    rows = {row.channel: row for row in FrequencyCap.objects.filter(channel__in=channels)}
+    caps = {}
+    for channel in channels:
+        row = rows.get(channel)
+        cap = Cap(row.max_messages, row.window_days) if row else default_cap()
+        if cap.max_messages > 0:
+            caps[channel] = cap
+    return caps
+
+
 def frequency_cap(channel: str) -> Cap | None:
     """The marketing cap on ``channel``: its own row in the admin, else the global default (0 = none)."""
-    row = FrequencyCap.objects.filter(channel=channel).first()
-    cap = Cap(row.max_messages, row.window_days) if row else default_cap()
-    return cap if cap.max_messages > 0 else None
+    return frequency_caps([channel]).get(channel)
 
 
 def address_for(customer: Customer, channel: str) -> tuple[str, bool]:
@@ -83,114 +96,142 @@ def is_held_out(campaign_id: int, customer_id: int, percent) -> bool:
 
 def decide(*, customer: Customer, channel: str, purpose: str, now: datetime) -> Decision:
     """Whether a message to ``customer`` on ``channel`` for ``purpose`` may go now, and if not why."""
-    address, valid = address_for(customer, channel)
-    if not customer_selectors.can_contact(customer=customer, channel=channel, purpose=purpose, at=now):
-        return Decision(address, BlockReason.CONSENT, f"No {purpose} consent on {channel}.")
-    if not valid:
-        what = ADDRESS_FIELDS[channel]
-        return Decision(address, BlockReason.UNREACHABLE, f"No valid {what} for {channel}.")
-    if address:
-        suppressed = Suppression.objects.filter(channel=channel, address=address).first()
-        if suppressed is not None:
-            return Decision(
-                address,
-                BlockReason.UNREACHABLE,
-                f"{address} is suppressed ({suppressed.get_reason_display()}).",
-            )
-    if customer_selectors.in_quiet_hours(customer=customer, at=now):
-        return Decision(address, BlockReason.QUIET_HOURS, "Inside the customer's quiet hours.")
-    if purpose == MARKETING:
-        cap = frequency_cap(channel)
-        if cap is not None:
-            recent = Message.objects.filter(
-                customer_id=customer.pk,
-                channel=channel,
-                purpose=MARKETING,
-                status__in=CAPPED_STATUSES,
-                created_at__gte=now - timedelta(days=cap.window_days),
-            ).count()
-            if recent >= cap.max_messages:
-                return Decision(
-                    address,
-                    BlockReason.FREQUENCY_CAP,
-                    f"Already {recent} marketing messages on {channel} in {cap.window_days} days.",
-                )
-    return Decision(address)
+    decided = decide_batch(customers=[customer], channels=[channel], purpose=purpose, now=now)
+    return decided[customer.pk][channel]
 
 
 def decide_batch(
     *, customers: list[Customer], channels: list[str], purpose: str, now: datetime
 ) -> dict[int, dict[str, Decision]]:
-    """``decide`` for a batch of customers on several channels, in four queries whatever the
-    batch: the consent ledger, suppressed addresses, the caps and the recent marketing messages."""
-    from collections import Counter
+    """``decide`` for a batch of customers on several channels: {customer id: {channel: decision}}.
 
-    from django.db.models import Count, Q
-
-    ids = [c.pk for c in customers]
-    consent = customer_selectors.contactable(customers=customers, channels=channels, purpose=purpose, at=now)
-    addresses = {(c.pk, channel): address_for(c, channel) for c in customers for channel in channels}
-    wanted = {address for address, _ in addresses.values() if address}
-    suppressed = {
-        (channel, address): reason
-        for channel, address, reason in Suppression.objects.filter(address__in=wanted).values_list(
-            "channel", "address", "reason"
-        )
+    At most four queries whatever the batch (the consent ledger, suppressed addresses, the caps and
+    the recent marketing messages; more only to follow merged profiles). A rule's query is skipped
+    when earlier rules blocked every pair, so one send costs only what the rules it reaches need.
+    """
+    pending = [
+        _Send(customer, channel, *address_for(customer, channel))
+        for customer in customers
+        for channel in channels
+    ]
+    decided: dict[tuple[int, str], Decision] = {}
+    for rule in _RULES:
+        if not pending:
+            break
+        decided.update(rule(pending, purpose=purpose, now=now))
+        pending = [send for send in pending if send.key not in decided]
+    decided.update((send.key, Decision(send.address)) for send in pending)
+    return {
+        customer.pk: {channel: decided[(customer.pk, channel)] for channel in channels}
+        for customer in customers
     }
-    caps: dict[str, Cap] = {}
-    if purpose == MARKETING:
-        rows = {row.channel: row for row in FrequencyCap.objects.filter(channel__in=channels)}
-        for channel in channels:
-            row = rows.get(channel)
-            cap = Cap(row.max_messages, row.window_days) if row else default_cap()
-            if cap.max_messages > 0:
-                caps[channel] = cap
-    recent: Counter = Counter()
-    if caps:
-        windows = Q()
-        for channel, cap in caps.items():
-            windows |= Q(channel=channel, created_at__gte=now - timedelta(days=cap.window_days))
-        counted = (
-            Message.objects.filter(
-                windows, customer_id__in=ids, purpose=MARKETING, status__in=CAPPED_STATUSES
-            )
-            .values_list("customer_id", "channel")
-            .annotate(n=Count("id"))
-            .order_by()
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One (customer, channel) pair that no rule has blocked yet."""
+
+    customer: Customer
+    channel: str
+    address: str
+    valid: bool
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.customer.pk, self.channel)
+
+
+_Blocked = dict[tuple[int, str], Decision]
+
+
+def _without_consent(sends: list[_Send], *, purpose: str, now: datetime) -> _Blocked:
+    customers = list({send.customer.pk: send.customer for send in sends}.values())
+    channels = list(dict.fromkeys(send.channel for send in sends))
+    allowed = customer_selectors.contactable(customers=customers, channels=channels, purpose=purpose, at=now)
+    return {
+        send.key: Decision(send.address, BlockReason.CONSENT, f"No {purpose} consent on {send.channel}.")
+        for send in sends
+        if not allowed[send.key]
+    }
+
+
+def _without_valid_address(sends: list[_Send], *, purpose: str, now: datetime) -> _Blocked:
+    return {
+        send.key: Decision(
+            send.address,
+            BlockReason.UNREACHABLE,
+            f"No valid {ADDRESS_FIELDS[send.channel]} for {send.channel}.",
         )
-        recent.update({(customer_id, channel): n for customer_id, channel, n in counted})
+        for send in sends
+        if not send.valid
+    }
+
+
+def _suppressed(sends: list[_Send], *, purpose: str, now: datetime) -> _Blocked:
+    wanted = {(send.channel, send.address) for send in sends if send.address}
+    if not wanted:
+        return {}
     labels = dict(Suppression._meta.get_field("reason").choices)
-    decided: dict[int, dict[str, Decision]] = {}
-    for customer in customers:
-        quiet = customer_selectors.in_quiet_hours(customer=customer, at=now)
-        decided[customer.pk] = per_channel = {}
-        for channel in channels:
-            address, valid = addresses[(customer.pk, channel)]
-            if not consent[(customer.pk, channel)]:
-                per_channel[channel] = Decision(
-                    address, BlockReason.CONSENT, f"No {purpose} consent on {channel}."
-                )
-            elif not valid:
-                what = ADDRESS_FIELDS[channel]
-                per_channel[channel] = Decision(
-                    address, BlockReason.UNREACHABLE, f"No valid {what} for {channel}."
-                )
-            elif address and (channel, address) in suppressed:
-                why = labels.get(suppressed[(channel, address)], suppressed[(channel, address)])
-                per_channel[channel] = Decision(
-                    address, BlockReason.UNREACHABLE, f"{address} is suppressed ({why})."
-                )
-            elif quiet:
-                per_channel[channel] = Decision(
-                    address, BlockReason.QUIET_HOURS, "Inside the customer's quiet hours."
-                )
-            elif channel in caps and recent[(customer.pk, channel)] >= caps[channel].max_messages:
-                cap, n = caps[channel], recent[(customer.pk, channel)]
-                per_channel[channel] = Decision(
-                    address,
-                    BlockReason.FREQUENCY_CAP,
-                    f"Already {n} marketing messages on {channel} in {cap.window_days} days.",
-                )
-            else:
-                per_channel[channel] = Decision(address)
-    return decided
+    rows = Suppression.objects.filter(
+        channel__in={channel for channel, _ in wanted}, address__in={address for _, address in wanted}
+    ).values_list("channel", "address", "reason")
+    why = {(channel, address): labels.get(reason, reason) for channel, address, reason in rows}
+    return {
+        send.key: Decision(
+            send.address,
+            BlockReason.UNREACHABLE,
+            f"{send.address} is suppressed ({why[(send.channel, send.address)]}).",
+        )
+        for send in sends
+        if (send.channel, send.address) in why
+    }
+
+
+def _in_quiet_hours(sends: list[_Send], *, purpose: str, now: datetime) -> _Blocked:
+    quiet: dict[int, bool] = {}
+    for send in sends:
+        if send.customer.pk not in quiet:
+            quiet[send.customer.pk] = customer_selectors.in_quiet_hours(customer=send.customer, at=now)
+    return {
+        send.key: Decision(send.address, BlockReason.QUIET_HOURS, "Inside the customer's quiet hours.")
+        for send in sends
+        if quiet[send.customer.pk]
+    }
+
+
+def _over_frequency_cap(sends: list[_Send], *, purpose: str, now: datetime) -> _Blocked:
+    if purpose != MARKETING:
+        return {}
+    caps = frequency_caps(list(dict.fromkeys(send.channel for send in sends)))
+    capped = [send for send in sends if send.channel in caps]
+    if not capped:
+        return {}
+    windows = Q()
+    for channel, cap in caps.items():
+        windows |= Q(channel=channel, created_at__gte=now - timedelta(days=cap.window_days))
+    counted = (
+        Message.objects.filter(
+            windows,
+            customer_id__in={send.customer.pk for send in capped},
+            purpose=MARKETING,
+            status__in=CAPPED_STATUSES,
+        )
+        .values_list("customer_id", "channel")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    recent = {(customer_id, channel): n for customer_id, channel, n in counted}
+    blocked = {}
+    for send in capped:
+        cap, n = caps[send.channel], recent.get(send.key, 0)
+        if n >= cap.max_messages:
+            blocked[send.key] = Decision(
+                send.address,
+                BlockReason.FREQUENCY_CAP,
+                f"Already {n} marketing messages on {send.channel} in {cap.window_days} days.",
+            )
+    return blocked
+
+
+# In the order they are checked: the first that blocks a pair is its recorded reason.
+_RULES = (_without_consent, _without_valid_address, _suppressed, _in_quiet_hours, _over_frequency_cap)

@@ -1,11 +1,13 @@
 """factory-boy factories shared by every app's tests."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import factory
+from django.utils import timezone
 
 from customers.models import BusinessUnit, Customer, Identity, IdentityKind
 from interactions.models import Channel, Direction, Interaction
+from outreach.models import Message
 
 
 class BusinessUnitFactory(factory.django.DjangoModelFactory):
@@ -51,3 +53,20 @@ class InteractionFactory(factory.django.DjangoModelFactory):
     occurred_at = factory.Sequence(lambda n: datetime(2026, 1, 1, tzinfo=UTC).replace(minute=n % 60))
     source = "test"
     external_id = factory.Sequence(lambda n: f"ext-{n}")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    """An outbound message already on record: a marketing email sent now, or ``days_ago``."""
+
+    class Meta:
+        model = Message
+
+    class Params:
+        days_ago = 0
+
+    customer = factory.SubFactory(CustomerFactory)
+    channel = "email"
+    purpose = "marketing"
+    status = "sent"
+    created_at = factory.LazyAttribute(lambda o: timezone.now() - timedelta(days=o.days_ago))
+    updated_at = factory.LazyFunction(timezone.now)

@@ -3,13 +3,17 @@
 import json
 import socket
 import threading
+from datetime import timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.utils import timezone
 
 from customers.services import record_consent
+from outreach.models import FrequencyCap
+from tests.factories import MessageFactory
 
 
 def free_port() -> int:
@@ -114,3 +118,16 @@ def consenting():
         return customer
 
     return grant
+
+
+@pytest.fixture
+def email_cap_reached():
+    """email_cap_reached(customer) caps marketing email at one a week and records one sent to
+    ``customer`` the day before ``now`` (default: now), so the next is over the cap."""
+
+    def reach(customer, *, now=None):
+        FrequencyCap.objects.update_or_create(channel="email", defaults={"max_messages": 1, "window_days": 7})
+        MessageFactory(customer=customer, created_at=(now or timezone.now()) - timedelta(days=1))
+        return customer
+
+    return reach

@@ -10,7 +10,7 @@ from customers.pipeline import mark_dirty, process_dirty_customers
 from customers.services import record_consent
 from cxhub.roles import MARKETER
 from outreach import policy, selectors
-from outreach.models import Campaign, CampaignRecipient, FrequencyCap, Message, Suppression
+from outreach.models import Campaign, CampaignRecipient, Message, Suppression
 from outreach.services import campaigns
 from outreach.stats import two_proportion_lift
 from segments.models import Refresh, Segment, SegmentKind
@@ -62,7 +62,7 @@ def campaign_for(segment, **fields):
 
 
 @pytest.fixture
-def audience():
+def audience(email_cap_reached):
     """Twelve reachable customers and one of each blocked reason."""
     reachable = [grant(CustomerFactory(first_name=f"P{i}", last_name="Smith")) for i in range(12)]
     no_consent = CustomerFactory()
@@ -75,16 +75,7 @@ def audience():
             quiet_hours_start=time((zone_now.hour + 23) % 24), quiet_hours_end=time((zone_now.hour + 2) % 24)
         )
     )
-    capped = grant(CustomerFactory())
-    FrequencyCap.objects.create(channel="email", max_messages=1, window_days=7)
-    Message.objects.create(
-        customer=capped,
-        channel="email",
-        purpose="marketing",
-        status="sent",
-        created_at=timezone.now() - timedelta(days=1),
-        updated_at=timezone.now(),
-    )
+    capped = email_cap_reached(grant(CustomerFactory()))
     blocked = {
         "consent": no_consent,
         "unreachable": bad_address,

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from customers.models import Consent, Identity
 from outreach import next_best as nbc
-from tests.factories import CustomerFactory, InteractionFactory, channel
+from tests.factories import CustomerFactory, InteractionFactory, MessageFactory, channel
 
 pytestmark = pytest.mark.django_db
 
@@ -186,35 +186,19 @@ def test_campaign_holdout_results_of_the_customers_segments_count(ann):
 
 
 def test_an_address_whose_last_message_bounced_is_ruled_out(ann):
-    from outreach.models import Message
-
-    Message.objects.create(
-        customer=ann,
-        channel="email",
-        purpose="service",
-        to_address="ann@example.org",
-        status="bounced",
-        created_at=timezone.now() - timedelta(days=2),
-        updated_at=timezone.now(),
-    )
-    Message.objects.create(
-        customer=ann,
-        channel="sms",
-        purpose="service",
-        to_address="+447700900001",
-        status="bounced",
-        created_at=timezone.now() - timedelta(days=3),
-        updated_at=timezone.now(),
-    )
-    Message.objects.create(
-        customer=ann,
-        channel="sms",
-        purpose="service",
-        to_address="+447700900001",
-        status="delivered",
-        created_at=timezone.now() - timedelta(days=1),
-        updated_at=timezone.now(),
-    )
+    for code, address, status, days_ago in (
+        ("email", "ann@example.org", "bounced", 2),
+        ("sms", "+447700900001", "bounced", 3),
+        ("sms", "+447700900001", "delivered", 1),
+    ):
+        MessageFactory(
+            customer=ann,
+            channel=code,
+            purpose="service",
+            to_address=address,
+            status=status,
+            days_ago=days_ago,
+        )
     rec = nbc.next_best_channel(customer=ann, purpose="service", at=NOON)
     reasons = {o.channel: (o.blocked_by, o.why_blocked) for o in rec.alternatives}
     assert reasons["email"][0] == "bounced" and "ann@example.org bounced" in reasons["email"][1]

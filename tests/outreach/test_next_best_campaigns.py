@@ -1,6 +1,6 @@
 """Campaigns that ask for the next best channel: per-customer choice, real delivery, holdout, results."""
 
-from datetime import time, timedelta
+from datetime import time
 
 import pytest
 from django.db import connection
@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers import selectors as customer_selectors
 from customers.services import record_consent
 from outreach import policy, selectors
-from outreach.models import CampaignRecipient, DeliveryProvider, FrequencyCap, Message
+from outreach.models import CampaignRecipient, DeliveryProvider, Message
 from outreach.services import campaigns
 from segments.models import Segment, SegmentKind
 from segments.services import add_members
@@ -100,7 +100,7 @@ def test_each_customer_gets_a_channel_they_consented_to_and_it_is_delivered(
     assert len(smtp_sink.received) == 1 and len(sms_provider.requests) == 1
 
 
-def test_blocked_customers_carry_the_reason_of_the_channel_that_got_furthest():
+def test_blocked_customers_carry_the_reason_of_the_channel_that_got_furthest(email_cap_reached):
     zone_now = timezone.now().astimezone(customer_selectors.customer_zone(CustomerFactory.build())).time()
     asleep = person(
         1,
@@ -111,16 +111,7 @@ def test_blocked_customers_carry_the_reason_of_the_channel_that_got_furthest():
     )
     no_phone = person(2, "sms", email="", phone="")  # consent for texts, but nowhere to send them
     withdrawn = person(3)
-    capped = person(4, "email")
-    FrequencyCap.objects.create(channel="email", max_messages=1, window_days=7)
-    Message.objects.create(
-        customer=capped,
-        channel="email",
-        purpose="marketing",
-        status="sent",
-        created_at=timezone.now() - timedelta(days=1),
-        updated_at=timezone.now(),
-    )
+    capped = email_cap_reached(person(4, "email"))
     campaign = next_best_campaign(segment_of([asleep, no_phone, withdrawn, capped]))
     assert campaigns.send_campaign(campaign=campaign)["messages"] == 0
     reasons = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("customer_id", "reason"))
@@ -135,17 +126,8 @@ def test_blocked_customers_carry_the_reason_of_the_channel_that_got_furthest():
     assert results["channels"] == []
 
 
-def test_a_capped_best_channel_gives_way_to_the_next_allowed_one():
-    both = person(1, "email", "sms", preferred_channel="email")
-    FrequencyCap.objects.create(channel="email", max_messages=1, window_days=7)
-    Message.objects.create(
-        customer=both,
-        channel="email",
-        purpose="marketing",
-        status="sent",
-        created_at=timezone.now() - timedelta(days=1),
-        updated_at=timezone.now(),
-    )
+def test_a_capped_best_channel_gives_way_to_the_next_allowed_one(email_cap_reached):
+    both = email_cap_reached(person(1, "email", "sms", preferred_channel="email"))
     campaign = next_best_campaign(segment_of([both]))
     campaigns.send_campaign(campaign=campaign)
     message = Message.objects.get(campaign=campaign)
