@@ -239,6 +239,7 @@ CELERY_TASK_ROUTES = {
     "metrics.*model*": {"queue": "models"},
     "metrics.*score*": {"queue": "models"},
     "metrics.rebuild_rollups": {"queue": "models"},
+    "metrics.refresh_moved_segment_rollups": {"queue": "models"},
 }
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
@@ -253,6 +254,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Metrics: full rollup rebuild once a day; reminders hourly; overdue follow-up cases every 5 minutes.
     "metrics-rebuild-rollups": {"task": "metrics.rebuild_rollups", "schedule": 24 * 3600.0},
     "metrics-survey-reminders": {"task": "metrics.send_survey_reminders", "schedule": 3600.0},
+    # Metrics: segment rollups follow membership moves (each moved segment rebuilt on its own).
+    "metrics-refresh-moved-segment-rollups": {
+        "task": "metrics.refresh_moved_segment_rollups",
+        "schedule": 300.0,
+    },
     "metrics-flag-overdue-cases": {"task": "metrics.flag_overdue_cases", "schedule": 300.0},
     # Interactions: drop Idempotency-Key responses older than their 24-hour replay window.
     "interactions-purge-idempotency": {"task": "interactions.purge_idempotency_keys", "schedule": 3600.0},

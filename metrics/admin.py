@@ -97,7 +97,7 @@ class FollowUpCaseAdmin(admin.ModelAdmin):
 class RollupRebuildAdmin(admin.ModelAdmin):
     """When the rollups were last rebuilt in full (read only: the nightly task writes them)."""
 
-    list_display = ("started_at", "finished_at", "cells", "segment_cells")
+    list_display = ("started_at", "segment_id", "finished_at", "cells", "segment_cells")
     date_hierarchy = "started_at"
 
     def has_add_permission(self, request) -> bool:

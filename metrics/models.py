@@ -254,17 +254,23 @@ class SegmentRollup(models.Model):
     count = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["kind", "segment_id", "day"], name="segrollup_kind_seg_day_idx")]
+        indexes = [
+            models.Index(fields=["kind", "segment_id", "day"], name="segrollup_kind_seg_day_idx"),
+            # the cell a refresh recounts: (segment, survey, day)
+            models.Index(fields=["segment_id", "survey", "day"], name="segrollup_cell_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"segment {self.segment_id} survey {self.survey_id} {self.day}: {self.count} × {self.score}"
 
 
 class RollupRebuild(models.Model):
-    """A full rebuild of the rollups (the nightly task). Every response received before
-    ``started_at`` is counted in it, so the dirty-customer refresh recounts only the cells of
-    responses received since (``metrics.services.rollups``)."""
+    """A rebuild of the rollups: in full (the nightly task; ``segment_id`` empty), or of one
+    segment's rollups after its membership moved. Every response received and every movement
+    recorded before ``started_at`` is counted in it, so the incremental refreshes count only
+    what came since (``metrics.services.rollups``)."""
 
+    segment_id = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     cells = models.PositiveIntegerField()
@@ -272,9 +278,11 @@ class RollupRebuild(models.Model):
 
     class Meta:
         get_latest_by = "started_at"
+        indexes = [models.Index(fields=["segment_id", "started_at"], name="rollup_rebuild_segment_idx")]
 
     def __str__(self) -> str:
-        return f"rollups rebuilt {self.started_at:%Y-%m-%d %H:%M}: {self.cells} + {self.segment_cells} cells"
+        what = "rollups" if self.segment_id is None else f"segment {self.segment_id} rollups"
+        return f"{what} rebuilt {self.started_at:%Y-%m-%d %H:%M}: {self.cells} + {self.segment_cells} cells"
 
 
 class CaseStatus(models.TextChoices):

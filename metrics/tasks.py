@@ -9,6 +9,12 @@ def rebuild_rollups() -> dict:
     return services.rebuild_all()
 
 
+@shared_task(name="metrics.refresh_moved_segment_rollups")
+def refresh_moved_segment_rollups() -> list[int]:
+    """Rebuild the rollups of the segments whose members moved since they were last built."""
+    return services.refresh_moved_segments()
+
+
 @shared_task(name="metrics.send_survey_reminders")
 def send_survey_reminders() -> int:
     return services.send_reminders()

@@ -3,7 +3,12 @@
 from .cases import assign_case, close_case, flag_overdue_cases, open_case_if_needed
 from .invitations import invite_customer, invite_segment, respond_with_token, send_reminders
 from .responses import create_survey, record_response, record_responses
-from .rollups import rebuild_all, refresh_rollups_for_customers, refresh_segment_rollups_for_customers
+from .rollups import (
+    rebuild_all,
+    refresh_moved_segments,
+    refresh_rollups_for_customers,
+    refresh_segment_rollups_for_customers,
+)
 
 __all__ = [
     "assign_case",
@@ -17,6 +22,7 @@ __all__ = [
     "rebuild_all",
     "record_response",
     "record_responses",
+    "refresh_moved_segments",
     "respond_with_token",
     "send_reminders",
 ]

@@ -6,21 +6,24 @@ Each rebuild deletes the affected cells and re-inserts them from one grouped que
 inside a transaction holding an advisory lock on PostgreSQL so two rebuilds never
 interleave.
 
-A dirty customer's refresh recounts only what can have changed since the last full rebuild
-(``RollupRebuild``): the cells of their responses received since, in the segments they belong
-to, and every cell of theirs in a segment they entered or left since. Without a rebuild on
-record it recounts every cell holding any of their responses.
+A dirty customer's refresh recounts only the cells of their responses received since the last
+full rebuild (``RollupRebuild``), in the segments they belong to; without a rebuild on record,
+every cell holding any of their responses. Membership moves are followed per segment:
+``refresh_moved_segments`` (a beat task every five minutes) rebuilds the rollups of each
+segment whose members moved since its rollups were last built. Recounting a mover's cells
+customer by customer instead reads every answer of their segments on those days: after a
+segment's first fill, 40 s per batch of 1,000 dirty customers on the large benchmark data.
 """
 
 import logging
 from datetime import UTC, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from segments.models import SegmentMembership, SegmentMovement
+from segments.models import Segment, SegmentMembership, SegmentMovement
 
 from ..models import ResponseRollup, RollupRebuild, SegmentRollup, SurveyResponse
 
@@ -91,8 +94,9 @@ def _day_range(day) -> tuple[datetime, datetime]:
 
 
 def _counted_before() -> datetime | None:
-    """Responses received before this are in the rollups already (None: no rebuild on record)."""
-    started = RollupRebuild.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+    """Responses received before this are in the rollups already (None: no full rebuild on record)."""
+    full = RollupRebuild.objects.filter(segment_id__isnull=True).order_by("-started_at")
+    started = full.values_list("started_at", flat=True).first()
     return None if started is None else started - REBUILD_MARGIN
 
 
@@ -108,6 +112,7 @@ def _touched_cells(
         set(
             responses.annotate(day=TruncDate("responded_at", tzinfo=UTC))
             .values_list("survey_id", "day")
+            .order_by()
             .distinct()
         )
     )
@@ -170,34 +175,58 @@ def rebuild_segment_rollups(*, segment_ids: list[int] | None = None) -> int:
 
 @transaction.atomic
 def refresh_segment_rollups_for_customers(customer_ids: list[int]) -> int:
-    """Recompute the segment rollup cells these customers can have changed; returns the cells
-    written.
-
-    Those are the (survey, day) cells of their responses received since the last rebuild, in
-    every segment they belong to, and all their cells in a segment they entered or left since
-    (a customer who joins brings every answer in; one who leaves takes them out). Without a
-    rebuild on record: every cell of theirs in every segment they belong to. An answer deleted
-    is corrected by the nightly rebuild.
+    """Recompute, in every segment these customers belong to, the (survey, day) cells of their
+    responses received since the last full rebuild (all their responses, without one); returns
+    the cells written. Membership moves are ``refresh_moved_segments``'s; an answer deleted is
+    corrected by the nightly rebuild.
     """
     if not customer_ids:
         return 0
-    since = _counted_before()
-    answered = _answered_cells(customer_ids, since)
+    answered = _answered_cells(customer_ids, _counted_before())
     cells: set[tuple[int, int, object]] = set()
     if answered:
         memberships = SegmentMembership.objects.filter(customer_id__in=sorted(answered))
         for segment_id, customer_id in memberships.values_list("segment_id", "customer_id"):
             cells.update((segment_id, survey_id, day) for survey_id, day in answered[customer_id])
-    if since is not None:
-        moves = SegmentMovement.objects.filter(customer_id__in=customer_ids, at__gte=since)
-        moved = set(moves.values_list("segment_id", "customer_id"))
-        history = _answered_cells(sorted({customer_id for _, customer_id in moved})) if moved else {}
-        for segment_id, customer_id in moved:
-            cells.update((segment_id, survey_id, day) for survey_id, day in history.get(customer_id, ()))
     if not cells:
         return 0
     _lock()
     return _recount_segment_cells(sorted(cells))
+
+
+def refresh_moved_segments() -> list[int]:
+    """Rebuild the rollups of every segment whose members moved (entered or left) since its
+    rollups were last built, in full or on its own; returns those segments' ids. A segment
+    never built since it was made is rebuilt if it has members."""
+    full = RollupRebuild.objects.filter(segment_id__isnull=True).aggregate(at=Max("started_at"))["at"]
+    own = dict(
+        RollupRebuild.objects.filter(segment_id__isnull=False)
+        .values("segment_id")
+        .annotate(at=Max("started_at"))
+        .values_list("segment_id", "at")
+    )
+    moved = []
+    for segment_id in Segment.objects.order_by("pk").values_list("pk", flat=True):
+        built = max((at for at in (full, own.get(segment_id)) if at is not None), default=None)
+        if built is None:
+            changed = SegmentMembership.objects.filter(segment_id=segment_id).exists()
+        else:
+            changed = SegmentMovement.objects.filter(
+                segment_id=segment_id, at__gte=built - REBUILD_MARGIN
+            ).exists()
+        if changed:
+            moved.append(segment_id)
+    for segment_id in moved:
+        started = timezone.now()
+        cells = rebuild_segment_rollups(segment_ids=[segment_id])
+        RollupRebuild.objects.create(
+            segment_id=segment_id,
+            started_at=started,
+            finished_at=timezone.now(),
+            cells=0,
+            segment_cells=cells,
+        )
+    return moved
 
 
 def _answered_cells(customer_ids: list[int], received_since: datetime | None = None) -> dict[int, set]:
@@ -207,8 +236,10 @@ def _answered_cells(customer_ids: list[int], received_since: datetime | None = N
     if received_since is not None:
         responses = responses.filter(received_at__gte=received_since)
     answered: dict[int, set] = {}
-    rows = responses.annotate(day=TruncDate("responded_at", tzinfo=UTC)).values_list(
-        "customer_id", "survey_id", "day"
+    rows = (
+        responses.annotate(day=TruncDate("responded_at", tzinfo=UTC))
+        .values_list("customer_id", "survey_id", "day")
+        .order_by()
     )
     for customer_id, survey_id, day in rows.distinct():
         answered.setdefault(customer_id, set()).add((survey_id, day))

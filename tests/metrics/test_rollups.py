@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from customers import pipeline
 from metrics import selectors
-from metrics.models import ResponseRollup
+from metrics.models import ResponseRollup, RollupRebuild
 from metrics.services import rollups
 from tests.factories import BusinessUnitFactory, CustomerFactory
 from tests.metrics.helpers import add_response, make_survey
@@ -125,8 +125,6 @@ def _received_earlier(response, hours: int = 2) -> None:
 
 
 def test_rebuild_is_recorded(mixed_responses):
-    from metrics.models import RollupRebuild
-
     outcome = rollups.rebuild_all()
     rebuild = RollupRebuild.objects.get()
     assert (rebuild.cells, rebuild.segment_cells) == (outcome["cells"], outcome["segment_cells"])
@@ -165,10 +163,11 @@ def test_without_a_rebuild_every_cell_of_a_dirty_customer_is_recounted(mixed_res
     assert sorted(cells) == [(when.date(), 9, 1) for when in days]
 
 
-def test_a_customer_entering_or_leaving_a_segment_after_the_rebuild_moves_all_their_answers(mixed_responses):
+def test_segments_whose_members_moved_since_the_rebuild_are_rebuilt_on_their_own(mixed_responses):
     from segments.models import MovementKind, Segment, SegmentMembership, SegmentMovement
 
     segment = Segment.objects.get(slug="half")
+    untouched = Segment.objects.create(slug="untouched", name="Untouched")
     mover = CustomerFactory()
     for day in (2, 12, 22):
         response = add_response(
@@ -176,18 +175,28 @@ def test_a_customer_entering_or_leaving_a_segment_after_the_rebuild_moves_all_th
         )
         _received_earlier(response)
     rollups.rebuild_all()
+    assert rollups.refresh_moved_segments() == []
+
+    def move(kind):
+        SegmentMovement.objects.create(segment=segment, customer=mover, kind=kind, at=timezone.now())
 
     SegmentMembership.objects.create(segment=segment, customer=mover, since=timezone.now())
-    SegmentMovement.objects.create(
-        segment=segment, customer=mover, kind=MovementKind.ENTERED, at=timezone.now()
-    )
+    move(MovementKind.ENTERED)
+    # a dirty refresh alone does not bring in answers received before the rebuild …
+    rollups.refresh_segment_rollups_for_customers([mover.pk])
     assert _both("nps", group_by="segment")[0] != _both("nps", group_by="segment")[1]
-    assert rollups.refresh_segment_rollups_for_customers([mover.pk]) > 0
+    # … the moved segment's own rebuild does; the other segment is left alone
+    assert rollups.refresh_moved_segments() == [segment.pk]
     assert _both("nps", group_by="segment")[0] == _both("nps", group_by="segment")[1]
+    assert untouched.pk not in RollupRebuild.objects.values_list("segment_id", flat=True)
 
     SegmentMembership.objects.filter(segment=segment, customer=mover).delete()
-    SegmentMovement.objects.create(
-        segment=segment, customer=mover, kind=MovementKind.EXITED, at=timezone.now()
-    )
-    rollups.refresh_segment_rollups_for_customers([mover.pk])
+    move(MovementKind.EXITED)
+    assert rollups.refresh_moved_segments() == [segment.pk]
     assert _both("nps", group_by="segment")[0] == _both("nps", group_by="segment")[1]
+
+
+def test_moved_segment_rollups_task_is_routed_to_the_models_queue(settings):
+    assert settings.CELERY_TASK_ROUTES["metrics.refresh_moved_segment_rollups"] == {"queue": "models"}
+    entry = settings.CELERY_BEAT_SCHEDULE["metrics-refresh-moved-segment-rollups"]
+    assert entry["task"] == "metrics.refresh_moved_segment_rollups"
