@@ -52,7 +52,8 @@ class Result:
 
     def __post_init__(self):
         if self.ratio is None and self.value is not None and self.baseline:
-            self.ratio = round(self.value / self.baseline, 3)
+            # four significant digits: three decimals would turn 0.0395 into 0.04 (1% off)
+            self.ratio = float(f"{self.value / self.baseline:.4g}")
 
     def as_dict(self) -> dict:
         data = asdict(self)
