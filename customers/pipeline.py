@@ -285,16 +285,24 @@ def _claim(batch_size: int) -> list[tuple[int, int]]:
 
     PostgreSQL: marks another worker holds are skipped, and so are customers another worker
     is processing (a transaction-level advisory lock per customer), so two workers never
-    process one customer at once. SQLite serialises writers already.
+    process one customer at once. The claimed customers' newer marks, committed by now, are
+    claimed too: one pass over a customer covers every change committed before it, so a
+    customer marked a hundred times while the queue was long is processed once, not a hundred
+    times (ingest marks a customer per item). SQLite serialises writers already.
     """
     if connection.vendor != "postgresql":
         return list(DirtyCustomer.objects.order_by("pk").values_list("pk", "customer_id")[:batch_size])
+    table = DirtyCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH marks AS MATERIALIZED (SELECT id, customer_id FROM {DirtyCustomer._meta.db_table} "
-            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "SELECT id, customer_id FROM marks "
-            "WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4) ORDER BY id",
+            f"WITH marks AS MATERIALIZED (SELECT id, customer_id FROM {table} "
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), "
+            "mine AS MATERIALIZED (SELECT id, customer_id FROM marks "
+            "  WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)), "
+            f"newer AS (SELECT d.id, d.customer_id FROM {table} d "
+            "  WHERE d.customer_id = ANY(ARRAY(SELECT DISTINCT customer_id FROM mine)) "
+            "  AND d.id > (SELECT max(id) FROM marks) FOR UPDATE OF d SKIP LOCKED) "
+            "SELECT id, customer_id FROM mine UNION ALL SELECT id, customer_id FROM newer ORDER BY id",
             [batch_size, LOCK_NAMESPACE],
         )
         return cursor.fetchall()

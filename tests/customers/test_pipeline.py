@@ -210,3 +210,16 @@ def test_a_customer_another_worker_is_processing_is_left_for_later(recorded_batc
         other.close()
     assert pipeline.process_dirty_customers() == 1
     assert recorded_batches == [[free.pk], [busy.pk]]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_customer_marked_again_and_again_is_processed_once_for_all_its_marks(recorded_batches):
+    a, b, c = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    for ids in ([a.pk], [b.pk], [a.pk], [c.pk], [a.pk], [b.pk]):  # as one ingest item after another
+        pipeline.mark_dirty(ids, schedule=False)
+
+    # the first batch claims the two oldest marks (a, b) and the newer marks of a and b with them
+    assert pipeline.process_dirty_customers(batch_size=2) == 3
+    assert recorded_batches == [sorted([a.pk, b.pk]), [c.pk]]
+    assert not DirtyCustomer.objects.exists()
