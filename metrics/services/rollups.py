@@ -100,24 +100,6 @@ def _counted_before() -> datetime | None:
     return None if started is None else started - REBUILD_MARGIN
 
 
-def _touched_cells(
-    customer_ids: list[int], received_since: datetime | None = None
-) -> list[tuple[int, object]]:
-    """(survey, UTC day) pairs holding any response of these customers (received since
-    ``received_since``, when given)."""
-    responses = SurveyResponse.objects.filter(customer_id__in=customer_ids)
-    if received_since is not None:
-        responses = responses.filter(received_at__gte=received_since)
-    return sorted(
-        set(
-            responses.annotate(day=TruncDate("responded_at", tzinfo=UTC))
-            .values_list("survey_id", "day")
-            .order_by()
-            .distinct()
-        )
-    )
-
-
 def _cell_filters(chunk) -> tuple[Q, Q]:
     cell_q, response_q = Q(), Q()
     for survey_id, day in chunk:
@@ -131,7 +113,8 @@ def _cell_filters(chunk) -> tuple[Q, Q]:
 def refresh_rollups_for_customers(customer_ids: list[int]) -> int:
     """Recompute the (survey, day) cells holding a response of these customers received since
     the last rebuild (any response, without one); returns the cells written."""
-    pairs = _touched_cells(customer_ids, _counted_before()) if customer_ids else []
+    answered = _answered_cells(customer_ids, _counted_before()) if customer_ids else {}
+    pairs = sorted(set().union(*answered.values()))
     if not pairs:
         return 0
     _lock()
