@@ -345,12 +345,17 @@ def _decide_python(campaign: Campaign, now: datetime, customer_ids: list[int] | 
     decided_ids = set(
         CampaignRecipient.objects.filter(campaign=campaign).values_list("customer_id", flat=True)
     )
-    customers = Customer.objects.filter(pk__in=members.values("customer_id"), merged_into__isnull=True)
+    customers = list(
+        Customer.objects.filter(pk__in=members.values("customer_id"), merged_into__isnull=True)
+        .exclude(pk__in=decided_ids)
+        .order_by("pk")
+    )
+    decisions = policy.decide_batch(
+        customers=customers, channels=[campaign.channel], purpose=campaign.purpose, now=now
+    )
     rows = []
-    for customer in customers.exclude(pk__in=decided_ids).order_by("pk"):
-        decision = policy.decide(
-            customer=customer, channel=campaign.channel, purpose=campaign.purpose, now=now
-        )
+    for customer in customers:
+        decision = decisions[customer.pk][campaign.channel]
         if not decision.allowed:
             group = RecipientGroup.BLOCKED
         elif policy.is_held_out(campaign.pk, customer.pk, campaign.holdout_percent):

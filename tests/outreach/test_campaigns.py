@@ -227,6 +227,25 @@ def test_send_costs_the_same_statements_for_5_and_60_members(django_assert_num_q
     )
 
 
+def test_the_embedded_path_decides_5_and_60_members_in_the_same_statements():
+    if connection.vendor == "postgresql":
+        pytest.skip("the embedded (SQLite) path; PostgreSQL decides in SQL")
+    from django.test.utils import CaptureQueriesContext
+
+    small = static_segment("small", [grant(CustomerFactory()) for _ in range(5)])
+    large = static_segment("large", [grant(CustomerFactory()) for _ in range(60)])
+    first, second = campaign_for(small), campaign_for(large)
+    now = timezone.now()
+
+    with CaptureQueriesContext(connection) as few:
+        assert campaigns._decide_python(first, now, None) == 5
+    with CaptureQueriesContext(connection) as many:
+        assert campaigns._decide_python(second, now, None) == 60
+    assert len(few.captured_queries) == len(many.captured_queries)
+    recipients = CampaignRecipient.objects.filter(campaign=second)
+    assert recipients.count() == 60 and not recipients.filter(group="blocked").exists()
+
+
 def test_entering_a_segment_starts_the_journey_that_starts_from_it():
     from journeys.models import Journey, JourneyInstance, Stage
     from outreach.triggers import run_entry_handlers
