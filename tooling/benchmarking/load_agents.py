@@ -217,11 +217,10 @@ def _pause_benchmark_segments(bench: Run) -> list[int]:
     database for ``--reuse-db``) to manual refresh for the length of the load test, and return
     their ids to switch back. They are benchmark artefacts, not the installation under test:
     left on, they multiply the dirty pipeline's work per ingested row by ten."""
-    paused = list(
-        Segment.objects.filter(refresh=Refresh.REALTIME, slug__regex=r"^bench-.+-rt[0-9]+$").values_list(
-            "pk", flat=True
-        )
-    )
+    from .segments import incremental_slugs
+
+    benchmark = Segment.objects.filter(refresh=Refresh.REALTIME, slug__in=incremental_slugs())
+    paused = list(benchmark.values_list("pk", flat=True))
     Segment.objects.filter(pk__in=paused).update(refresh=Refresh.MANUAL)
     realtime = Segment.objects.filter(refresh=Refresh.REALTIME).count()
     bench.log(f"  {len(paused)} benchmark segments paused; {realtime} real-time segments stay on")

@@ -199,10 +199,9 @@ def _incremental(bench: Run, services, models) -> None:
     from customers.models import Customer
 
     try:
-        for n in range(INCREMENTAL_SEGMENTS):
-            slug, name, rule, _ = RULES[n % len(RULES)]
-            variant = _vary(rule, n)
-            _realtime_segment(services, models, f"{slug}-rt{n}", f"{name} (rt {n})", variant)
+        for n, slug in enumerate(incremental_slugs()):
+            _, name, rule, _ = RULES[n % len(RULES)]
+            _realtime_segment(services, models, slug, f"{name} (rt {n})", _vary(rule, n))
         ids = list(Customer.objects.values_list("id", flat=True))
         dirty = random.Random(bench.seed).sample(ids, min(INCREMENTAL_CUSTOMERS, len(ids)))
         timings = []
@@ -214,6 +213,11 @@ def _incremental(bench: Run, services, models) -> None:
         bench.skip(label, f"error: {type(exc).__name__}: {str(exc)[:150]}", "s")
         return
     bench.add(label, median(timings), None, "s", note="no raw baseline; target < 3 s, aim < 1 s")
+
+
+def incremental_slugs() -> list[str]:
+    """The slugs of the incremental benchmark's real-time segments (kept for ``--reuse-db``)."""
+    return [f"{RULES[n % len(RULES)][0]}-rt{n}" for n in range(INCREMENTAL_SEGMENTS)]
 
 
 def _realtime_segment(services, models, slug: str, name: str, rule: dict) -> None:
