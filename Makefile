@@ -54,7 +54,7 @@ bench-load: install
 	$(MANAGE) bench --scale $(SCALE) --only load_agents
 
 ## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues)
-QUEUES ?= default,ingest,dirty,segments,journeys,outbound,models
+QUEUES ?= default,ingest,realtime,dirty,segments,journeys,outbound,models
 worker: install
 	$(BIN)/celery -A cxhub worker --loglevel=info -Q $(QUEUES)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ from cxhub import csvsafe
 from .identities import InvalidIdentity, normalize_identity
 from .models import BusinessUnit, Customer, IdentityKind, ImportRun, LifecycleStage
 from .services import resolve_customers
-
-logger = logging.getLogger("cxhub.customers")
 
 BATCH_SIZE = 1000
 KEPT_ERRORS = 500
@@ -261,13 +258,10 @@ def _import_batch(rows: list[_ParsedRow], *, source: str, unit, result: ImportRe
 
 
 def schedule_recompute() -> None:
-    """Ask a worker to process the customers the import marked dirty (eager: runs now)."""
-    from .tasks import process_dirty_customers
+    """Ask the workers to process the customers the import marked dirty (eager: runs now)."""
+    from .pipeline import schedule_processing
 
-    try:
-        process_dirty_customers.delay()
-    except Exception:  # broker down: the periodic sweep picks the rows up
-        logger.warning("Could not schedule dirty-customer processing after an import.", exc_info=True)
+    schedule_processing()
 
 
 def write_error_report(errors: list[RowError], stream) -> None:

@@ -185,18 +185,31 @@ class Consent(models.Model):
         return f"{self.channel}/{self.purpose} {verb} {self.captured_at:%Y-%m-%d}"
 
 
+class DirtyLane(models.IntegerChoices):
+    """Which handlers a mark is for: each lane has its own marks, workers, queue and pace."""
+
+    # Segment membership and what acts on an entry the moment it is seen: seconds matter.
+    REALTIME = 1, "real-time"
+    # Journeys, metrics, scores: minutes do not.
+    STANDARD = 2, "standard"
+
+
 class DirtyCustomer(models.Model):
     """A mark: this customer's derived data (segments, journeys, metrics, scores) must be recomputed.
 
-    Append-only: marking inserts a row and never waits on a worker holding older marks of the
-    same customer; the worker processes each customer once per batch and deletes the marks it
-    claimed. No database foreign key, so marking takes no lock on the customer row.
+    Append-only: marking inserts a row per lane and never waits on a worker holding older marks
+    of the same customer; a lane's worker processes each customer once per batch and deletes the
+    marks it claimed. No database foreign key, so marking takes no lock on the customer row.
     """
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    lane = models.PositiveSmallIntegerField(choices=DirtyLane.choices, default=DirtyLane.STANDARD)
     marked_at = models.DateTimeField()
     reason = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["lane", "id"], name="dirty_lane_claim_idx")]
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} dirty since {self.marked_at:%Y-%m-%d %H:%M:%S}"

@@ -4,12 +4,17 @@ Lower apps call ``mark_dirty(customer_ids)`` (on transaction commit). Higher app
 (segments, journeys, metrics) register a handler in their ``AppConfig.ready``::
 
     from customers.pipeline import register_dirty_handler
-    register_dirty_handler("segments", recompute_for_customers)
+    register_dirty_handler("segments", recompute_for_customers, lane=DirtyLane.REALTIME)
 
-``process_dirty_customers`` (a Celery task, also run by a periodic sweep) claims a
-batch of dirty rows, calls every handler with the customer ids and deletes the rows it
-claimed, in one transaction: a crash or a broker outage loses nothing, the next sweep
-picks the rows up again.
+Each handler runs in a lane. A mark is one row per lane, and each lane has its own Celery
+task, queue and workers, so the handlers that must answer in seconds (segment membership and
+what acts on an entry) never wait behind those that may take minutes (journeys, metrics,
+scores). Within a lane, handlers run in the order they were registered.
+
+``process_dirty_customers`` (a Celery task per lane, also run by a periodic sweep) claims a
+batch of a lane's dirty rows, calls that lane's handlers with the customer ids and deletes
+the rows it claimed, in one transaction: a crash or a broker outage loses nothing, the next
+sweep picks the rows up again.
 
 Handlers are isolated from each other: each runs in its own savepoint. A handler that
 raises is retried on halves of the batch, so the customers it can process go through
@@ -19,6 +24,7 @@ attempts; after ``MAX_ATTEMPTS`` a row is set aside, with its error, in the admi
 failing handler (or one customer it chokes on) never holds back the others.
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -29,12 +35,14 @@ from django.utils import timezone
 
 from cxhub.db import array_literal
 
-from .models import DirtyCustomer, DirtyHandlerFailure
+from .models import DirtyCustomer, DirtyHandlerFailure, DirtyLane
 
 logger = logging.getLogger("cxhub.pipeline")
 
-# pg_try_advisory_xact_lock(namespace, customer): the customer is being processed by a worker.
+# pg_try_advisory_xact_lock(namespace, customer): the customer is being processed by a worker of
+# that lane. A namespace per lane: the lanes process one customer side by side, each its handlers.
 LOCK_NAMESPACE = 0x44495254
+LOCK_NAMESPACES = {DirtyLane.STANDARD: LOCK_NAMESPACE, DirtyLane.REALTIME: LOCK_NAMESPACE + 1}
 
 # A failing (handler, customer) is retried after 1, 2, 4, … minutes (at most an hour), then set aside.
 MAX_ATTEMPTS = 5
@@ -42,73 +50,107 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 
 DirtyHandler = Callable[[list[int]], None]
 _handlers: dict[str, DirtyHandler] = {}
+_lanes: dict[str, DirtyLane] = {}
 
 
-def register_dirty_handler(name: str, handler: DirtyHandler) -> None:
-    """Register (or replace) the handler called with each batch of dirty customer ids."""
+def register_dirty_handler(name: str, handler: DirtyHandler, *, lane: DirtyLane = DirtyLane.STANDARD) -> None:
+    """Register (or replace) the handler called, in ``lane``, with each batch of dirty customer ids."""
     _handlers[name] = handler
+    _lanes[name] = DirtyLane(lane)
 
 
 def dirty_handlers() -> dict[str, DirtyHandler]:
     return dict(_handlers)
 
 
+def lane_of(name: str) -> DirtyLane:
+    return _lanes.get(name, DirtyLane.STANDARD)
+
+
+def active_lanes() -> list[DirtyLane]:
+    """The lanes some handler runs in (the standard lane when none do), real-time first."""
+    return sorted({lane_of(name) for name in _handlers} or {DirtyLane.STANDARD})
+
+
+def _lane_handlers(lane: DirtyLane) -> dict[str, DirtyHandler]:
+    return {name: handler for name, handler in _handlers.items() if lane_of(name) == lane}
+
+
 def mark_dirty(customer_ids: Iterable[int], *, reason: str = "", schedule: bool = True) -> None:
-    """Mark customers dirty now and, once the transaction commits, ask a worker to process them."""
+    """Mark customers dirty in every lane now and, once the transaction commits, ask each lane's
+    workers to process them."""
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
         return
     now = timezone.now()
-    if connection.vendor == "postgresql":  # one array parameter: no model instance per mark
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {DirtyCustomer._meta.db_table} (customer_id, marked_at, reason) "
-                "SELECT unnest(%s::bigint[]), %s, %s",
-                [array_literal(ids), now, reason[:50]],
-            )
-    else:
-        DirtyCustomer.objects.bulk_create(
-            [DirtyCustomer(customer_id=i, marked_at=now, reason=reason[:50]) for i in ids]
+    lanes = active_lanes()
+    # One statement whatever the count: the ids and lanes travel as two array parameters.
+    table = DirtyCustomer._meta.db_table
+    if connection.vendor == "postgresql":
+        pairs = "unnest(%s::smallint[]) l, unnest(%s::bigint[]) c"
+        arrays = [array_literal(map(int, lanes)), array_literal(ids)]
+    else:  # SQLite: JSON arrays
+        pairs = "(SELECT value AS l FROM json_each(%s)), (SELECT value AS c FROM json_each(%s))"
+        arrays = [json.dumps([int(lane) for lane in lanes]), json.dumps(ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (customer_id, lane, marked_at, reason) SELECT c, l, %s, %s FROM {pairs}",
+            [now, reason[:50], *arrays],
         )
     if schedule:
-        transaction.on_commit(_schedule_processing)
+        transaction.on_commit(lambda: schedule_processing(lanes))
 
 
-def _schedule_processing() -> None:
-    from .tasks import process_dirty_customers
+def schedule_processing(lanes: Iterable[DirtyLane] | None = None) -> None:
+    """Ask each lane's workers (all lanes by default) to process its marks; never raises."""
+    from .tasks import LANE_TASKS
 
-    try:
-        process_dirty_customers.delay()
-    except Exception:  # broker down: the periodic sweep will pick the rows up
-        logger.warning("Could not schedule dirty-customer processing; the sweep will retry.", exc_info=True)
+    for lane in active_lanes() if lanes is None else lanes:
+        try:
+            LANE_TASKS[lane].delay()
+        except Exception:  # broker down: the periodic sweep will pick the rows up
+            logger.warning(
+                "Could not schedule dirty-customer processing (%s lane); the sweep will retry.",
+                lane.label,
+                exc_info=True,
+            )
 
 
-def process_dirty_customers(*, batch_size: int = 1000, max_batches: int | None = None) -> int:
-    """Process dirty customers in batches until none are left, then retry the handler failures
-    that are due; return how many customers the marks named."""
+def process_dirty_customers(
+    *, lane: DirtyLane | None = None, batch_size: int = 1000, max_batches: int | None = None
+) -> int:
+    """Process a lane's dirty customers (every lane's, real-time first, when ``lane`` is None) in
+    batches until none are left, then retry its handler failures that are due; return how many
+    customers the marks named (of all lanes, the most any lane processed)."""
+    if lane is None:
+        return max(
+            process_dirty_customers(lane=each, batch_size=batch_size, max_batches=max_batches)
+            for each in active_lanes()
+        )
     processed = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        count = _process_one_batch(batch_size)
+        count = _process_one_batch(lane, batch_size)
         if not count:
             break
         processed += count
         batches += 1
-    retry_failed_handlers(batch_size=batch_size)
+    retry_failed_handlers(lane=lane, batch_size=batch_size)
     return processed
 
 
-def _process_one_batch(batch_size: int) -> int:
-    """Claim up to ``batch_size`` marks, run each handler once over their customers, delete the marks.
+def _process_one_batch(lane: DirtyLane, batch_size: int) -> int:
+    """Claim up to ``batch_size`` of the lane's marks, run each of its handlers once over their
+    customers, delete the marks.
 
     A mark added while we work is a new row, so it is processed again by a later batch.
     """
     with transaction.atomic():
-        claimed = _claim(batch_size)
+        claimed = _claim(lane, batch_size)
         if not claimed:
             return 0
         ids = sorted({customer_id for _, customer_id in claimed})
-        failed = {name: run_isolated(name, handler, ids) for name, handler in _handlers.items()}
+        failed = {name: run_isolated(name, handler, ids) for name, handler in _lane_handlers(lane).items()}
         _settle(ids, failed)
         DirtyCustomer.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
     return len(ids)
@@ -155,9 +197,10 @@ def _describe(exc: Exception) -> str:
 
 
 def _settle(ids: list[int], failed: dict[str, dict[int, str]]) -> None:
-    """Record this pass's failures (attempts counted) and clear the old failures of what succeeded."""
-    if not any(failed.values()):  # the usual case: one statement, one array parameter
-        _clear_failures(ids)
+    """Record this pass's failures (attempts counted) and clear the old failures of what succeeded
+    (of the handlers that ran: ``failed`` has a key, maybe an empty dict, for each)."""
+    if not any(failed.values()):  # the usual case: one statement, array parameters
+        _clear_failures(ids, handlers=list(failed))
         return
     cleared = Q()
     for name, errors in failed.items():
@@ -171,14 +214,17 @@ def _settle(ids: list[int], failed: dict[str, dict[int, str]]) -> None:
             _record_failures(name, errors)
 
 
-def _clear_failures(ids: list[int]) -> None:
+def _clear_failures(ids: list[int], *, handlers: list[str]) -> None:
+    if not handlers:
+        return
     if connection.vendor != "postgresql":
-        DirtyHandlerFailure.objects.filter(customer_id__in=ids).delete()
+        DirtyHandlerFailure.objects.filter(customer_id__in=ids, handler__in=handlers).delete()
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {DirtyHandlerFailure._meta.db_table} WHERE customer_id = ANY(%s::bigint[])",
-            [array_literal(ids)],
+            f"DELETE FROM {DirtyHandlerFailure._meta.db_table} "
+            "WHERE customer_id = ANY(%s::bigint[]) AND handler = ANY(%s::text[])",
+            [array_literal(ids), handlers],
         )
 
 
@@ -230,19 +276,19 @@ def _retry_delay(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** (attempts - 1)), MAX_RETRY_DELAY)
 
 
-def retry_failed_handlers(*, batch_size: int = 1000) -> int:
-    """Re-run each handler for the customers it failed on whose retry is due; return how many succeeded."""
+def retry_failed_handlers(*, lane: DirtyLane = DirtyLane.STANDARD, batch_size: int = 1000) -> int:
+    """Re-run each of the lane's handlers for the customers it failed on whose retry is due; return
+    how many succeeded. The standard lane also drops the failures of handlers no longer registered."""
     succeeded = 0
     with transaction.atomic():
-        due = _claim_due_failures(batch_size)
+        if lane == DirtyLane.STANDARD:
+            DirtyHandlerFailure.objects.exclude(handler__in=list(_handlers)).delete()
+        due = _claim_due_failures(lane, batch_size)
         by_handler: dict[str, list[int]] = {}
         for name, customer_id in due:
             by_handler.setdefault(name, []).append(customer_id)
         for name, ids in by_handler.items():
-            handler = _handlers.get(name)
-            if handler is None:  # no longer registered: nothing left to do for it
-                DirtyHandlerFailure.objects.filter(handler=name, customer_id__in=ids).delete()
-                continue
+            handler = _handlers[name]
             ids = sorted(ids)
             errors = run_isolated(name, handler, ids)
             done = [pk for pk in ids if pk not in errors]
@@ -254,21 +300,22 @@ def retry_failed_handlers(*, batch_size: int = 1000) -> int:
     return succeeded
 
 
-def _claim_due_failures(limit: int) -> list[tuple[str, int]]:
-    """(handler, customer id) of failures due for a retry that this worker may process now."""
+def _claim_due_failures(lane: DirtyLane, limit: int) -> list[tuple[str, int]]:
+    """(handler, customer id) of the lane's failures due for a retry that this worker may process now."""
     now = timezone.now()
-    due = DirtyHandlerFailure.objects.filter(set_aside=False, next_attempt_at__lte=now)
+    handlers = list(_lane_handlers(lane))
+    due = DirtyHandlerFailure.objects.filter(set_aside=False, next_attempt_at__lte=now, handler__in=handlers)
     if connection.vendor != "postgresql":
         return list(due.order_by("next_attempt_at", "pk").values_list("handler", "customer_id")[:limit])
     table = DirtyHandlerFailure._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH due AS MATERIALIZED (SELECT handler, customer_id FROM {table} "
-            "  WHERE NOT set_aside AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s "
-            "  FOR UPDATE SKIP LOCKED) "
+            "  WHERE NOT set_aside AND next_attempt_at <= %s AND handler = ANY(%s::text[]) "
+            "  ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "SELECT handler, customer_id FROM due "
             "WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)",
-            [now, limit, LOCK_NAMESPACE],
+            [now, handlers, limit, LOCK_NAMESPACES[lane]],
         )
         return cursor.fetchall()
 
@@ -280,8 +327,8 @@ def retry_set_aside(*, failure_ids: Iterable[int]) -> int:
     )
 
 
-def _claim(batch_size: int) -> list[tuple[int, int]]:
-    """(mark id, customer id) of the oldest marks this worker may process now.
+def _claim(lane: DirtyLane, batch_size: int) -> list[tuple[int, int]]:
+    """(mark id, customer id) of the lane's oldest marks this worker may process now.
 
     PostgreSQL: marks another worker holds are skipped, and so are customers another worker
     is processing (a transaction-level advisory lock per customer), so two workers never
@@ -290,19 +337,20 @@ def _claim(batch_size: int) -> list[tuple[int, int]]:
     customer marked a hundred times while the queue was long is processed once, not a hundred
     times (ingest marks a customer per item). SQLite serialises writers already.
     """
+    marks = DirtyCustomer.objects.filter(lane=lane)
     if connection.vendor != "postgresql":
-        return list(DirtyCustomer.objects.order_by("pk").values_list("pk", "customer_id")[:batch_size])
+        return list(marks.order_by("pk").values_list("pk", "customer_id")[:batch_size])
     table = DirtyCustomer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH marks AS MATERIALIZED (SELECT id, customer_id FROM {table} "
-            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), "
+            "  WHERE lane = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), "
             "mine AS MATERIALIZED (SELECT id, customer_id FROM marks "
             "  WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)), "
             f"newer AS (SELECT d.id, d.customer_id FROM {table} d "
             "  WHERE d.customer_id = ANY(ARRAY(SELECT DISTINCT customer_id FROM mine)) "
-            "  AND d.id > (SELECT max(id) FROM marks) FOR UPDATE OF d SKIP LOCKED) "
+            "  AND d.lane = %s AND d.id > (SELECT max(id) FROM marks) FOR UPDATE OF d SKIP LOCKED) "
             "SELECT id, customer_id FROM mine UNION ALL SELECT id, customer_id FROM newer ORDER BY id",
-            [batch_size, LOCK_NAMESPACE],
+            [int(lane), batch_size, LOCK_NAMESPACES[lane], int(lane)],
         )
         return cursor.fetchall()

@@ -2,12 +2,25 @@ from celery import shared_task
 from django.conf import settings
 
 from . import pipeline
+from .models import DirtyLane
 
 
 @shared_task(name="customers.process_dirty_customers")
 def process_dirty_customers() -> int:
-    """Recompute whatever depends on the customers marked dirty (idempotent)."""
-    return pipeline.process_dirty_customers(batch_size=settings.DIRTY_BATCH_SIZE)
+    """The standard lane: recompute journeys, metrics, scores of the customers marked dirty (idempotent)."""
+    return pipeline.process_dirty_customers(lane=DirtyLane.STANDARD, batch_size=settings.DIRTY_BATCH_SIZE)
+
+
+@shared_task(name="customers.process_realtime_dirty_customers")
+def process_realtime_dirty_customers() -> int:
+    """The real-time lane: segment membership and what acts on entries, seconds after a change."""
+    return pipeline.process_dirty_customers(lane=DirtyLane.REALTIME, batch_size=settings.DIRTY_BATCH_SIZE)
+
+
+LANE_TASKS = {
+    DirtyLane.STANDARD: process_dirty_customers,
+    DirtyLane.REALTIME: process_realtime_dirty_customers,
+}
 
 
 @shared_task(name="customers.erase_customer", bind=True, max_retries=5)

@@ -218,14 +218,16 @@ CELERY_BEAT_SYNC_EVERY = 1  # store each entry's last run as it is sent (exact f
 BEAT_LOCK_RETRY_SECONDS = env.float("BEAT_LOCK_RETRY_SECONDS", default=5.0)
 # A queue per workload, so each can get its own workers (README "Workers at scale"). A worker
 # started without -Q consumes them all; a new task picks its queue here (else "default").
-WORKER_QUEUES = ("default", "ingest", "dirty", "segments", "journeys", "outbound", "models")
+WORKER_QUEUES = ("default", "ingest", "realtime", "dirty", "segments", "journeys", "outbound", "models")
 CELERY_TASK_QUEUES = [Queue(name) for name in WORKER_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     # ingest follow-ups: right after interactions are stored
     "interactions.*": {"queue": "ingest"},
     "journeys.process_interactions": {"queue": "ingest"},
-    # the dirty-customer pipeline (segments, journeys, metrics per dirty customer)
+    # the dirty-customer pipeline, a queue per lane: real-time (segment membership, entries acted
+    # on) and standard (journeys, metrics, scores per dirty customer)
+    "customers.process_realtime_dirty_customers": {"queue": "realtime"},
     "customers.process_dirty_customers": {"queue": "dirty"},
     # full segment recomputes
     "segments.*": {"queue": "segments"},
@@ -244,6 +246,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict = {
     # The sweep catches dirty customers whose on-commit task was lost (e.g. broker outage).
     "dirty-customer-sweep": {"task": "customers.process_dirty_customers", "schedule": 60.0},
+    "realtime-dirty-customer-sweep": {"task": "customers.process_realtime_dirty_customers", "schedule": 60.0},
     # Segments: queue full recomputes of hourly / daily (and real-time) segments that are due.
     "segments-recompute-due": {"task": "segments.recompute_due", "schedule": 300.0},
     # Segments: queue again recomputes whose run stayed queued (a lost task, a killed worker).

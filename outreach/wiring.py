@@ -2,12 +2,16 @@
 
 
 def connect() -> None:
+    from customers.models import DirtyLane
     from customers.pipeline import register_dirty_handler
 
-    from .services.campaigns import on_dirty_customers
+    from .services.campaigns import on_dirty_customers, on_dirty_customers_conversions
 
-    # Registered after segments' handler (INSTALLED_APPS order), so the entries it writes are seen.
-    register_dirty_handler("outreach", on_dirty_customers)
+    # In the real-time lane after segments' handler (INSTALLED_APPS order): the entries it writes
+    # are acted on in the same pass, seconds after the change that caused them.
+    register_dirty_handler("outreach", on_dirty_customers, lane=DirtyLane.REALTIME)
+    # Conversions may wait for the standard lane.
+    register_dirty_handler("outreach_conversions", on_dirty_customers_conversions)
     _register_next_best_evidence()
     _register_panel()
     _register_merge_relation()

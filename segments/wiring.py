@@ -6,13 +6,16 @@ conditions into segments' own rule registry.
 
 
 def connect() -> None:
+    from customers.models import DirtyLane
     from customers.pipeline import register_dirty_handler
 
     from .conditions import register_builtin_conditions
     from .services import refresh_customers
 
     register_builtin_conditions()
-    register_dirty_handler("segments", lambda ids: refresh_customers(customer_ids=ids))
+    register_dirty_handler(
+        "segments", lambda ids: refresh_customers(customer_ids=ids), lane=DirtyLane.REALTIME
+    )
     _register_panel()
     _register_merge_relation()
     _register_customer_list_filter()

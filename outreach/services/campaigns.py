@@ -582,9 +582,13 @@ def refresh_open_conversions(*, customer_ids: list[int] | None = None, now: date
 
 
 def on_dirty_customers(customer_ids: list[int]) -> None:
-    """Dirty-pipeline handler (runs after the segments refresh): entries trigger, conversions arrive."""
+    """Real-time dirty-pipeline handler (runs after the segments refresh): entries trigger."""
     from ..triggers import run_entry_handlers
 
     process_segment_entries(customer_ids=customer_ids)
     run_entry_handlers(customer_ids=customer_ids)
+
+
+def on_dirty_customers_conversions(customer_ids: list[int]) -> None:
+    """Standard dirty-pipeline handler: the customers' conversions reach their open campaigns."""
     refresh_open_conversions(customer_ids=customer_ids)

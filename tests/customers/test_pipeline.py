@@ -6,7 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from customers import pipeline
-from customers.models import Customer, DirtyCustomer, DirtyHandlerFailure
+from customers.models import Customer, DirtyCustomer, DirtyHandlerFailure, DirtyLane
 from tests.factories import CustomerFactory
 
 
@@ -223,3 +223,92 @@ def test_a_customer_marked_again_and_again_is_processed_once_for_all_its_marks(r
     assert pipeline.process_dirty_customers(batch_size=2) == 3
     assert recorded_batches == [sorted([a.pk, b.pk]), [c.pk]]
     assert not DirtyCustomer.objects.exists()
+
+
+@pytest.fixture
+def lane_batches(recorded_batches):
+    """The recorder in the standard lane, and a second recorder in the real-time lane."""
+    realtime: list[list[int]] = []
+    pipeline.register_dirty_handler("realtime_recorder", realtime.append, lane=DirtyLane.REALTIME)
+    return {DirtyLane.STANDARD: recorded_batches, DirtyLane.REALTIME: realtime}
+
+
+@pytest.mark.django_db
+def test_each_lane_processes_its_own_marks_with_its_own_handlers(lane_batches):
+    a, b = CustomerFactory(), CustomerFactory()
+    pipeline.mark_dirty([a.pk, b.pk], schedule=False)
+    assert sorted(DirtyCustomer.objects.values_list("lane", "customer_id")) == sorted(
+        (lane, pk) for lane in (DirtyLane.REALTIME, DirtyLane.STANDARD) for pk in (a.pk, b.pk)
+    )
+
+    assert pipeline.process_dirty_customers(lane=DirtyLane.REALTIME) == 2
+    assert lane_batches == {DirtyLane.REALTIME: [sorted([a.pk, b.pk])], DirtyLane.STANDARD: []}
+    assert set(DirtyCustomer.objects.values_list("lane", flat=True)) == {DirtyLane.STANDARD}
+
+    assert pipeline.process_dirty_customers(lane=DirtyLane.STANDARD) == 2
+    assert lane_batches[DirtyLane.STANDARD] == [sorted([a.pk, b.pk])]
+    assert len(lane_batches[DirtyLane.REALTIME]) == 1
+    assert not DirtyCustomer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_without_a_realtime_handler_a_mark_is_one_row(recorded_batches):
+    customer = CustomerFactory()
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    assert list(DirtyCustomer.objects.values_list("lane", flat=True)) == [DirtyLane.STANDARD]
+
+
+@pytest.mark.django_db
+def test_a_success_in_one_lane_leaves_the_other_lanes_failures(lane_batches):
+    customer = CustomerFactory()
+
+    def failing(ids):
+        raise RuntimeError("down")
+
+    pipeline.register_dirty_handler("failing", failing)  # standard lane
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers(lane=DirtyLane.STANDARD)
+    assert DirtyHandlerFailure.objects.filter(handler="failing", customer=customer).exists()
+
+    pipeline.process_dirty_customers(lane=DirtyLane.REALTIME)
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    pipeline.process_dirty_customers(lane=DirtyLane.REALTIME)
+    assert lane_batches[DirtyLane.REALTIME] == [[customer.pk], [customer.pk]]
+    # the real-time lane neither cleared nor retried the standard handler's failure
+    failure = DirtyHandlerFailure.objects.get()
+    assert (failure.handler, failure.attempts) == ("failing", 1)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_marking_schedules_each_lane_on_commit(lane_batches, celery_eager):
+    customer = CustomerFactory()
+    from django.db import transaction
+
+    with transaction.atomic():
+        pipeline.mark_dirty([customer.pk])
+    assert lane_batches == {DirtyLane.REALTIME: [[customer.pk]], DirtyLane.STANDARD: [[customer.pk]]}
+    assert not DirtyCustomer.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_realtime_lane_is_not_held_by_a_standard_worker_on_the_same_customer(lane_batches):
+    """A customer's standard work may take a while (journeys, metrics): its real-time work goes on."""
+    customer = CustomerFactory()
+    pipeline.mark_dirty([customer.pk], schedule=False)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"] or 5432
+    )
+    try:  # a standard-lane worker is processing the customer
+        other.execute(
+            "SELECT pg_advisory_lock(%s, %s)", [pipeline.LOCK_NAMESPACES[DirtyLane.STANDARD], customer.pk]
+        )
+        assert pipeline.process_dirty_customers(lane=DirtyLane.STANDARD) == 0
+        assert pipeline.process_dirty_customers(lane=DirtyLane.REALTIME) == 1
+        assert lane_batches == {DirtyLane.REALTIME: [[customer.pk]], DirtyLane.STANDARD: []}
+    finally:
+        other.execute("SELECT pg_advisory_unlock_all()")
+        other.close()
+    assert pipeline.process_dirty_customers(lane=DirtyLane.STANDARD) == 1
+    assert lane_batches[DirtyLane.STANDARD] == [[customer.pk]]

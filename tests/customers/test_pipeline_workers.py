@@ -1,13 +1,14 @@
-"""Four real Celery worker processes drain the dirty-customer pipeline in parallel (SKIP LOCKED)."""
+"""Four real Celery worker processes drain both lanes of the dirty-customer pipeline in parallel
+(SKIP LOCKED)."""
 
 import time
 
 import pytest
 from django.db import connection
 
-from customers.models import Customer, DirtyCustomer
+from customers.models import Customer, DirtyCustomer, DirtyLane
 from customers.pipeline import mark_dirty
-from customers.tasks import process_dirty_customers
+from customers.tasks import LANE_TASKS
 from cxhub.celery import app
 from tests.conftest import start_celery_worker, stop_process, wait_for_workers
 
@@ -26,7 +27,10 @@ WORKERS = 4
 @pytest.fixture
 def probe_table():
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {PROBE_TABLE} (customer_id bigint NOT NULL, worker_pid int NOT NULL)")
+        cursor.execute(
+            f"CREATE TABLE {PROBE_TABLE} "
+            "(customer_id bigint NOT NULL, lane int NOT NULL, worker_pid int NOT NULL)"
+        )
     yield PROBE_TABLE
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {PROBE_TABLE}")
@@ -41,7 +45,7 @@ def test_four_workers_process_every_mark_once_while_marks_keep_arriving(probe_ta
     workers = [
         start_celery_worker(
             f"dirty{n}",
-            queues=["dirty"],
+            queues=["realtime", "dirty"],
             app_module="tests.customers.dirty_probe",
             extra_env={"DIRTY_BATCH_SIZE": "25"},
         )
@@ -49,13 +53,14 @@ def test_four_workers_process_every_mark_once_while_marks_keep_arriving(probe_ta
     ]
     try:
         wait_for_workers(workers, WORKERS, timeout=90)
-        for _ in range(WORKERS * 2):
-            process_dirty_customers.delay()
+        for _ in range(WORKERS):
+            for task in LANE_TASKS.values():
+                task.delay()
         for start in range(2000, 3000, 50):  # more marks while the workers drain: each sends a task
             mark_dirty(ids[start : start + 50], reason="test")
             time.sleep(0.02)
         deadline = time.monotonic() + 180
-        while DirtyCustomer.objects.exists() or _processed() < len(ids):
+        while DirtyCustomer.objects.exists() or _processed() < len(ids) * len(DirtyLane):
             assert time.monotonic() < deadline, f"not drained: {DirtyCustomer.objects.count()} marks left"
             time.sleep(0.25)
     finally:
@@ -64,11 +69,14 @@ def test_four_workers_process_every_mark_once_while_marks_keep_arriving(probe_ta
 
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT customer_id, count(*) FROM {PROBE_TABLE} GROUP BY customer_id HAVING count(*) > 1"
+            f"SELECT lane, customer_id, count(*) FROM {PROBE_TABLE} GROUP BY 1, 2 HAVING count(*) > 1"
         )
-        assert cursor.fetchall() == []  # no customer processed twice
-        cursor.execute(f"SELECT array_agg(DISTINCT customer_id ORDER BY customer_id) FROM {PROBE_TABLE}")
-        assert cursor.fetchone()[0] == sorted(ids)  # no mark lost
+        assert cursor.fetchall() == []  # no customer processed twice in a lane
+        cursor.execute(
+            f"SELECT lane, array_agg(DISTINCT customer_id ORDER BY customer_id) "
+            f"FROM {PROBE_TABLE} GROUP BY lane"
+        )
+        assert dict(cursor.fetchall()) == {lane: sorted(ids) for lane in DirtyLane}  # no mark lost
         cursor.execute(f"SELECT worker_pid, count(*) FROM {PROBE_TABLE} GROUP BY worker_pid")
         per_worker = dict(cursor.fetchall())
     assert not DirtyCustomer.objects.exists()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, transaction
 
-from customers.models import Customer, DirtyCustomer
+from customers.models import Customer, DirtyCustomer, DirtyLane
 from interactions.models import Interaction
 from interactions.services import RecordedInteraction, record_interaction, record_interactions
 from interactions.signals import interactions_created
@@ -54,7 +54,9 @@ class TestRecordInteractions:
         assert (stored.customer_id, stored.direction, stored.type) == (ann.pk, "outbound", "message_sent")
         assert (stored.subject, stored.summary, stored.properties, stored.context) == ("", "", {}, {})
         assert stored.received_at is not None and stored.value is None
-        assert list(DirtyCustomer.objects.values_list("customer_id", "reason")) == [(ann.pk, "message")]
+        assert sorted(DirtyCustomer.objects.values_list("lane", "customer_id", "reason")) == [
+            (lane, ann.pk, "message") for lane in (DirtyLane.REALTIME, DirtyLane.STANDARD)
+        ]  # a mark per lane
         assert announced == []  # only once the transaction commits
         for callback in callbacks:
             callback()

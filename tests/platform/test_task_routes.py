@@ -10,6 +10,7 @@ EXPECTED = {
     "interactions.ensure_partitions": "ingest",
     "journeys.process_interactions": "ingest",
     "customers.process_dirty_customers": "dirty",
+    "customers.process_realtime_dirty_customers": "realtime",
     "segments.recompute_segment": "segments",
     "segments.recompute_due": "segments",
     "journeys.deliver_webhook": "journeys",

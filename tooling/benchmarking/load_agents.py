@@ -280,7 +280,9 @@ def _run_pace(bench: Run, broker: str, label: str, think_min: float, think_max: 
         # one load balancer): long ingest batches must not hold every worker agents wait for.
         _start(gunicorn(port, GUNICORN_WORKERS), env, workdir / "gunicorn.log"),
         _start(gunicorn(ingest_port, INGEST_GUNICORN_WORKERS), env, workdir / "gunicorn-ingest.log"),
-        # real-time segments: the dirty pipeline on a worker of its own, everything else on another
+        # the dirty pipeline's two lanes on a worker each (real-time segments never wait behind the
+        # standard lane's journeys, metrics and scores), everything else on another
+        _start([*worker, "-Q", "realtime", "-n", "realtime@%h"], env, workdir / "worker-realtime.log"),
         _start([*worker, "-Q", "dirty", "-n", "dirty@%h"], env, workdir / "worker-dirty.log"),
         _start(
             [*worker, "-Q", "default,ingest,segments,journeys,outbound,models", "-n", "other@%h"],
