@@ -167,6 +167,8 @@ class LogInteractionForm(forms.Form):
             (OTHER_TYPE, "Other…"),
         ]
         self.usual_types = {code: USUAL_TYPE.get(code, "note") for code in codes}
+        # Everything an unbound form's fields render from (the token is rendered on its own).
+        self.choices_key = (tuple(self.fields["channel"].choices), tuple(journey_only))
 
     @property
     def usual_types_json(self) -> str:

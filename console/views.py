@@ -3,6 +3,7 @@
 import json
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
@@ -128,6 +129,26 @@ def _log_form(data=None, *, channels) -> LogInteractionForm:
     return LogInteractionForm(data, channels=channels, journey_types=journey_log_types(), auto_id="log_%s")
 
 
+LOG_FIELDS_TEMPLATE = "customers/_log_form_fields.html"
+_unbound_log_fields: dict[tuple, str] = {}
+
+
+def _log_fields_html(form: LogInteractionForm) -> str:
+    """The log form's fields as HTML. Rendering their widgets cost about a tenth of the page's
+    Python time, and an unbound form's fields depend only on its channel and type choices, so
+    those are rendered once per set of choices in each process. A bound form (typed values,
+    errors) is rendered every time, and so is everything while DEBUG is on (template edits)."""
+    if form.is_bound or settings.DEBUG:
+        return render_to_string(LOG_FIELDS_TEMPLATE, {"log_form": form})
+    html = _unbound_log_fields.get(form.choices_key)
+    if html is None:
+        html = render_to_string(LOG_FIELDS_TEMPLATE, {"log_form": form})
+        if len(_unbound_log_fields) >= 16:  # channels or journeys edited many times: start again
+            _unbound_log_fields.clear()
+        _unbound_log_fields[form.choices_key] = html
+    return html
+
+
 def _render_detail(request, customer_id: int, *, log_form=None, status: int = 200):
     channels = _channels()
     filter_form = TimelineFilterForm(request.GET or None, channels=channels)
@@ -155,6 +176,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
             "filter_form": filter_form,
             "filter_query": _filter_query(request),
             "log_form": log_form if can_log else None,
+            "log_fields": _log_fields_html(log_form) if can_log else "",
             "panels": rendered_panels,
             "figures": figures,
             "channels": channels,

@@ -42,6 +42,33 @@ def test_form_offers_every_active_channel_and_the_agent_and_journey_types(agent_
     )
 
 
+def test_the_form_follows_channel_and_journey_edits_between_requests(agent_client):
+    # The unbound form's fields are rendered once per set of choices: an edit must still show.
+    customer = CustomerFactory()
+    url = f"/customers/{customer.pk}/"
+    first = agent_client.get(url).content.decode()
+    assert "video" in _options(first, "log_channel")
+    assert "complaint_acknowledged" not in _options(first, "log_type")
+    Channel.objects.filter(code="video").update(active=False)
+    load_journey_templates()
+    second = agent_client.get(url).content.decode()
+    assert "video" not in _options(second, "log_channel")
+    assert "complaint_acknowledged" in _options(second, "log_type")
+    Channel.objects.filter(code="video").update(active=True)
+    assert "video" in _options(agent_client.get(url).content.decode(), "log_channel")
+
+
+def test_each_form_gets_its_own_token(agent_client):
+    customer = CustomerFactory()
+    tokens = [
+        re.search(
+            r'name="token" value="([^"]+)"', agent_client.get(f"/customers/{customer.pk}/").content.decode()
+        ).group(1)
+        for _ in range(2)
+    ]
+    assert tokens[0] != tokens[1]
+
+
 @pytest.mark.parametrize(
     ("channel", "expected"),
     [("phone", "call"), ("whatsapp", "message"), ("store", "store_visit"), ("web", "note")],
