@@ -163,7 +163,12 @@ def customer_360(
         identities_by_kind=_group_identities(customer.identities.all()),
         business_units=list(customer.business_units.all()),
         consents=current_consents(customer_id=customer.pk),
-        merges=list(selectors.merge_history(customer_id=customer.pk)[:MERGE_HISTORY_LIMIT]),
+        # The page shows the other profile's id, not its row: join only who merged.
+        merges=list(
+            selectors.merge_history(customer_id=customer.pk)
+            .select_related(None)
+            .select_related("actor")[:MERGE_HISTORY_LIMIT]
+        ),
         timeline=timeline_page(customer_id=customer.pk, filters=filters, before=before, limit=limit),
         filters=filters,
     )

@@ -57,8 +57,9 @@ def sla_state(instance: JourneyInstance, now: datetime | None = None) -> str:
 
 
 def open_exceptions(*, customer_id: int | None = None) -> QuerySet[JourneyException]:
+    # Only what the 360 panel shows: joining the customer and interaction too cost it a third more.
     qs = JourneyException.objects.filter(resolved_at__isnull=True).select_related(
-        "instance__journey", "instance__customer", "stage", "interaction__channel"
+        "instance__journey", "stage"
     )
     if customer_id is not None:
         qs = qs.filter(instance__customer_id=customer_id)
