@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.services import record_audit_many
+from cxhub import refdata
 from cxhub.db import array_literal
 
 from . import pipeline
@@ -94,9 +95,20 @@ class MergeRules:
         rules = {(r.kind, r.namespace): r for r in IdentityRule.objects.all()}
         return cls(settings=settings, identity_rules=rules)
 
+    @classmethod
+    def cached(cls) -> MergeRules:
+        """``load()`` kept between calls until the settings or a rule change (cxhub.refdata).
+        Shared: read it, never change it."""
+        return refdata.cached("customers.merge_rules", cls.load)
+
     def rule_for(self, kind: str, namespace: str = "") -> IdentityRule:
         rule = self.identity_rules.get((kind, namespace)) or self.identity_rules.get((kind, ""))
-        return rule or IdentityRule(kind=kind, namespace=namespace)
+        if rule is None:  # the defaults of a kind without a rule, built once per kind
+            defaults = self.__dict__.setdefault("_defaults", {})
+            rule = defaults.get((kind, namespace))
+            if rule is None:
+                rule = defaults[(kind, namespace)] = IdentityRule(kind=kind, namespace=namespace)
+        return rule
 
     def field_policy(self, field: str) -> str:
         return self.settings.field_policies.get(field) or self.settings.default_field_policy

@@ -8,13 +8,23 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Consent, ConsentPurpose, Customer, Identity, MergeEvent
+from cxhub import refdata
+
+from .models import BusinessUnit, Consent, ConsentPurpose, Customer, Identity, MergeEvent
 
 MAX_MERGE_CHAIN = 50
 # Purposes a customer may be contacted for until they say no; everything else needs a grant.
 OPT_OUT_PURPOSES = frozenset({ConsentPurpose.SERVICE})
 # A ledger row for this channel applies to every channel (a global opt-out or opt-in).
 ALL_CHANNELS = "all"
+
+
+def business_unit_ids() -> dict[str, int]:
+    """Every business unit's id by code, kept between calls until one changes (cxhub.refdata).
+    Shared: read it, never change it."""
+    return refdata.cached(
+        "customers.business_unit_ids", lambda: dict(BusinessUnit.objects.values_list("code", "id"))
+    )
 
 
 def survivor_ids(customer_ids) -> dict[int, int]:

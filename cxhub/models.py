@@ -77,3 +77,16 @@ class ApiClient(models.Model):
 
     def check_write_key(self, secret: str) -> bool:
         return hmac.compare_digest(self.write_key_hash, hash_secret(secret))
+
+
+class ReferenceDataVersion(models.Model):
+    """One row whose ``version`` database triggers move whenever a reference table changes
+    (channels, business units, merge settings, identity rules, blocked values), whoever changes
+    it: the admin, a queryset ``update()``, raw SQL. ``cxhub.refdata`` keeps those tables in
+    memory between requests and reloads them when the version it read differs."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"reference data version {self.version}"

@@ -21,10 +21,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import BusinessUnit
 from customers.pipeline import mark_dirty
-from customers.selectors import erased_ids, survivor_ids
+from customers.selectors import business_unit_ids, erased_ids, survivor_ids
 from customers.services import record_last_seen, resolve_customers
+from cxhub import refdata
 from cxhub.db import array_literal, atomic_with_retry
 from cxhub.errors import DomainError
 from cxhub.gcpause import collector_paused
@@ -69,7 +69,8 @@ def ingest_interactions(*, items: list[dict], client=None, agent=None) -> BatchR
     ``client`` is the calling ApiClient (its name is the default ``source``); ``agent`` the
     user recorded as the interaction's agent.
     """
-    with collector_paused():  # tens of thousands of short-lived objects (cxhub.gcpause)
+    # Channels, units, merge rules and the block list as of one version check (cxhub.refdata).
+    with collector_paused(), refdata.pinned():  # collector: tens of thousands of short-lived objects
         return _ingest_interactions(items, client, agent)
 
 
@@ -82,7 +83,7 @@ def _ingest_interactions(items: list[dict], client, agent) -> BatchResult:
         )
     now = timezone.now()
     channels = active_channels()
-    units = dict(BusinessUnit.objects.values_list("code", "id"))
+    units = business_unit_ids()
     source = default_source(client)
     results: list[dict | None] = [None] * len(items)
     parsed: list[tuple[int, ParsedItem]] = []
@@ -144,7 +145,12 @@ def ingest_interaction(*, item: dict, client=None, agent=None) -> tuple[Interact
 
 
 def active_channels() -> dict[str, int]:
-    return dict(Channel.objects.filter(active=True).values_list("code", "id"))
+    """Active channels' ids by code, kept between calls until a channel changes (cxhub.refdata).
+    Shared: read it, never change it."""
+    return refdata.cached(
+        "interactions.active_channels",
+        lambda: dict(Channel.objects.filter(active=True).values_list("code", "id")),
+    )
 
 
 # --- customers --------------------------------------------------------------

@@ -72,7 +72,10 @@ def _clear_cache():
     """Throttle counters and cached lookups must not leak from one test into the next."""
     from django.core.cache import cache
 
+    from cxhub import refdata
+
     cache.clear()
+    refdata.forget()
     yield
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from cxhub import refdata
 from cxhub.db import array_literal
 
 from ..identities import normalize_identity
@@ -46,7 +47,8 @@ class BlockList:
 
 
 def blocked_values() -> BlockList:
-    return BlockList(BlockedIdentityValue.objects.all())
+    """The block list, kept between calls until it changes (cxhub.refdata); read-only."""
+    return refdata.cached("customers.blocked_values", lambda: BlockList(BlockedIdentityValue.objects.all()))
 
 
 LOOKUP_FIELDS = ("pk", "kind", "namespace", "value", "customer_id", "is_flagged", "merge_count")

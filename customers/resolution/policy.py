@@ -41,7 +41,7 @@ class BatchResolver:
     def __init__(self, *, source: str, actor):
         self.source = source[:50]
         self.actor = actor
-        self.rules = MergeRules.load()
+        self.rules = MergeRules.cached()
         self.blocklist = blocked_values()
         self.alias: dict[int, int] = {}
         self.owner: dict[IdentityKey, int] = {}

@@ -22,8 +22,8 @@ from cxhub.jsonguard import check_data_json
 
 from .. import pipeline
 from ..merging import lock_customers, merge_locked
-from ..models import BusinessUnit, Customer, Identity, IdentityKind, IdentityRejection, LifecycleStage
-from ..selectors import survivor_ids
+from ..models import Customer, Identity, IdentityKind, IdentityRejection, LifecycleStage
+from ..selectors import business_unit_ids, survivor_ids
 from .lookup import IdentityKey, identities_with_values
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def _join_business_units(batch: BatchResolver, real, created: dict[int, Customer
         wanted.update((c.pk, batch.source) for c in created.values())
     if not wanted:
         return
-    units = dict(BusinessUnit.objects.filter(code__in={code for _, code in wanted}).values_list("code", "pk"))
+    units = business_unit_ids()
     through = Customer.business_units.through
     rows = [through(customer_id=pk, businessunit_id=units[code]) for pk, code in wanted if code in units]
     if rows:
