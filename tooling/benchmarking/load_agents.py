@@ -22,6 +22,7 @@ a figure is at most 0.2 s late), p50/p95 over every marker.
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 import requests
 from django.conf import settings
@@ -56,7 +58,7 @@ MARKER_TYPE = "load_test_order"
 SOURCE = "bench_load"
 DURATION = {"tiny": 20, "small": 60, "large": 120}
 POLL_SECONDS = 0.2
-# (pace, seconds between an agent's actions): one run each
+# (pace, seconds between an agent's actions): one run each; BENCH_LOAD_PACES=working picks some
 PACES = (("working", 10.0, 30.0), ("stress", 1.0, 3.0))
 
 
@@ -227,6 +229,56 @@ def _pause_benchmark_segments(bench: Run) -> list[int]:
     return paused
 
 
+class CpuMeter:
+    """CPU time each role's processes (a process and its children) and PostgreSQL's backends used
+    between ``start()`` and ``stop()``, as cores: where the machine's two cores went."""
+
+    def __init__(self, roles: dict[str, subprocess.Popen]):
+        self.roles = roles
+
+    def start(self) -> None:
+        self.began, self.first = time.monotonic(), self._sample()
+
+    def stop(self, reaped: dict[str, float]) -> dict[str, float]:
+        """``reaped``: CPU seconds of processes that ran and exited meanwhile (locust), by role."""
+        last, seconds = self._sample(), time.monotonic() - self.began
+        cores = {role: (last[role] - self.first.get(role, 0.0)) / seconds for role in last}
+        cores.update({role: used / seconds for role, used in reaped.items()})
+        machine = cores.pop("machine")
+        cores["the rest (the poller, other jobs, the system)"] = machine - sum(cores.values())
+        return cores
+
+    def _sample(self) -> dict[str, float]:
+        used = {role: _tree_cpu(process.pid) for role, process in self.roles.items()}
+        used["PostgreSQL"] = sum(
+            _cpu(p) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
+        )
+        machine = psutil.cpu_times()
+        used["machine"] = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
+        return used
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # exited meanwhile
+        return 0.0
+    return times.user + times.system
+
+
+def _tree_cpu(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        return sum(_cpu(p) for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def _paces() -> tuple:
+    chosen = {name.strip() for name in os.environ.get("BENCH_LOAD_PACES", "").split(",") if name.strip()}
+    return tuple(p for p in PACES if not chosen or p[0] in chosen)
+
+
 def _locust_stats(prefix: Path) -> dict[str, dict]:
     with open(f"{prefix}_stats.csv") as stats:
         return {row["Name"]: row for row in csv.DictReader(stats)}
@@ -234,7 +286,7 @@ def _locust_stats(prefix: Path) -> dict[str, dict]:
 
 def run(bench: Run) -> None:
     broker = _broker_url()
-    for pace, think_min, think_max in PACES:
+    for pace, think_min, think_max in _paces():
         label = _label(pace, think_min, think_max)
         if not broker.startswith("redis://"):
             bench.skip(
@@ -254,7 +306,7 @@ def _run_pace(bench: Run, broker: str, label: str, think_min: float, think_max: 
     env = _app_env(broker)
     port, ingest_port = _free_port(), _free_port()
     url, ingest_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ingest_port}"
-    plan["ingest_host"] = ingest_url
+    plan.update(agents_host=url, ingest_host=ingest_url)
     plan_path.write_text(json.dumps(plan))
     python = [sys.executable, "-m"]
     subprocess.run(
@@ -298,12 +350,24 @@ def _run_pace(bench: Run, broker: str, label: str, think_min: float, think_max: 
         _wait_healthy(ingest_url, processes[1])
         quiet_pages, quiet_searches = _unloaded(url, plan)
         poller.start()
+        meter = CpuMeter(
+            {
+                "agents' gunicorn": processes[0],
+                "ingest gunicorn": processes[1],
+                "real-time lane worker": processes[2],
+                "standard lane worker": processes[3],
+                "other worker": processes[4],
+            }
+        )
+        meter.start()
         prefix = workdir / "locust"
         bench.log(f"  locust: {AGENTS} agents + {INGEST_CLIENTS} ingest clients for {seconds} s …")
         started = time.time()
         command = [*python, "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--headless"]
-        command += ["-u", str(AGENTS + INGEST_CLIENTS), "-r", "25", "-t", f"{seconds}s", "--host", url]
+        # No --host: it would override each user kind's own pool (agents' and ingest's gunicorn).
+        command += ["-u", str(AGENTS + INGEST_CLIENTS), "-r", "25", "-t", f"{seconds}s"]
         command += ["--csv", str(prefix), "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         locust = subprocess.run(
             command,
             env=dict(os.environ, CXHUB_LOAD_PLAN=str(plan_path)),
@@ -313,6 +377,9 @@ def _run_pace(bench: Run, broker: str, label: str, think_min: float, think_max: 
             check=False,
         )
         elapsed = time.time() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust is the one child reaped meanwhile
+        locust_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        cores = meter.stop({"locust (the load generator)": locust_cpu})
         if not Path(f"{prefix}_stats.csv").exists():
             raise RuntimeError(f"locust wrote no stats: {locust.stderr[-1500:]}")
         markers = [json.loads(line) for line in Path(plan["markers_path"]).read_text().splitlines()]
@@ -337,6 +404,9 @@ def _run_pace(bench: Run, broker: str, label: str, think_min: float, think_max: 
         quiet_pages,
         quiet_searches,
     )
+    for role, used in cores.items():
+        note = f"CPU time over the {elapsed:.0f} s of load ÷ elapsed; the machine has {os.cpu_count()} cores"
+        bench.add(f"CPU cores used by {role} {label}", used, None, "cores", note=note)
     shutil.rmtree(workdir, ignore_errors=True)  # kept only when the run failed: its logs say why
 
 

@@ -33,6 +33,8 @@ class Agent(HttpUser):
     """An agent mid-conversation: opens a customer's 360 page, now and then searches."""
 
     fixed_count = PLAN["agents"]
+    # Each user kind names its pool here: locust's --host would send every kind to one pool.
+    host = PLAN["agents_host"]
     wait_time = between(PLAN["think_min"], PLAN["think_max"])
 
     def on_start(self):
