@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.utils import timezone
 
 from cxhub.errors import DomainError
@@ -171,6 +172,8 @@ def _behaviour(customer_ids: list[int]) -> dict[int, dict[str, dict]]:
     fields = ("customer_id", "channel__code", "direction", "occurred_at")
     if len(customer_ids) == 1:
         rows = recent.order_by("-occurred_at", "-id").values_list(*fields)[:BEHAVIOUR_SAMPLE]
+        if connections[rows.db].vendor == "postgresql":
+            return {customer_ids[0]: _answers_in_database(rows.values_list(*fields[1:]))}
     else:
         rows = (
             recent.annotate(
@@ -187,6 +190,46 @@ def _behaviour(customer_ids: list[int]) -> dict[int, dict[str, dict]]:
     for customer_id, code, direction, at in rows:
         timelines[customer_id].append((code, direction, at))
     return {customer_id: _answers(timelines[customer_id]) for customer_id in customer_ids}
+
+
+# ``_answers`` counted by PostgreSQL over one customer's sample (the 360 page asks for one):
+# parsing its 500 timestamps in Python cost the page ~2 ms. For each of our messages, the first
+# inbound contact strictly after it (not at the same moment, as ``bisect_right``) must come within
+# the answer window, counted in seconds so that no calendar arithmetic is involved. The running
+# minimum goes newest first with a fixed frame head, so PostgreSQL keeps it in one pass.
+_ANSWERS_SQL = """
+WITH sample (code, direction, occurred_at) AS ({sample}),
+moments AS (
+    SELECT occurred_at, MIN(inbound_at) OVER (
+               ORDER BY occurred_at DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS next_inbound
+    FROM (
+        SELECT occurred_at, MIN(occurred_at) FILTER (WHERE direction = 'inbound') AS inbound_at
+        FROM sample GROUP BY occurred_at
+    ) AS per_moment
+)
+SELECT sample.code, sample.direction = 'inbound', COUNT(*),
+       COUNT(*) FILTER (WHERE moments.next_inbound <= sample.occurred_at + %s * INTERVAL '1 second')
+FROM sample JOIN moments USING (occurred_at)
+GROUP BY 1, 2
+"""
+
+
+def _answers_in_database(sample) -> dict[str, dict]:
+    """What ``_answers`` returns for ``sample`` (rows of code, direction, occurred_at), in one query."""
+    sql, params = sample.query.get_compiler(using=sample.db).as_sql()
+    with connections[sample.db].cursor() as cursor:
+        cursor.execute(_ANSWERS_SQL.format(sample=sql), [*params, ANSWER_WINDOW.total_seconds()])
+        counts = cursor.fetchall()
+    found: dict[str, dict] = {}
+    for code, inbound, count, answered in counts:
+        seen = found.setdefault(code, {"inbound": 0, "outbound": 0, "answered": 0})
+        if inbound:
+            seen["inbound"] += count
+        else:
+            seen["outbound"] += count
+            seen["answered"] += answered
+    return found
 
 
 def _answers(latest: list) -> dict[str, dict]:

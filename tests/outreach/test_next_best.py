@@ -1,11 +1,13 @@
 """Next best channel: reachability, consent, quiet hours, behaviour, campaign response, cost."""
 
+import random
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
 
 from customers.models import Consent, Identity
+from interactions.models import Interaction
 from outreach import next_best as nbc
 from tests.factories import CustomerFactory, InteractionFactory, MessageFactory, channel
 
@@ -237,3 +239,35 @@ def test_the_360_page_shows_the_line(agent_client, ann):
     html = page.content.decode()
     assert "Next best channel" in html and "nbc-line" in html
     assert "ruled out (no consent for marketing on sms)" in html
+
+
+@pytest.mark.postgres
+def test_postgresql_counts_answers_as_the_python_reading_does(ann):
+    # Ties (an answer at the very same time does not count), answers just inside and outside the
+    # window, and more rows than the sample, so the sample's edge matters too.
+    rng = random.Random(7)
+    start = timezone.now() - timedelta(days=40)
+    codes = ["sms", "email", "phone", "web"]
+    Interaction.objects.bulk_create(
+        Interaction(
+            customer=ann,
+            channel=channel(rng.choice(codes)),
+            direction=rng.choice(["inbound", "outbound", "outbound"]),
+            type="message",
+            occurred_at=start
+            + timedelta(hours=rng.randrange(0, 40 * 24, 6))
+            + rng.choice([timedelta(0), nbc.ANSWER_WINDOW, timedelta(seconds=1)]),
+            source="test",
+            external_id=f"tie-{n}",
+        )
+        for n in range(nbc.BEHAVIOUR_SAMPLE + 150)
+    )
+    sample = (
+        Interaction.objects.filter(customer=ann)
+        .order_by("-occurred_at", "-id")
+        .values_list("channel__code", "direction", "occurred_at")[: nbc.BEHAVIOUR_SAMPLE]
+    )
+    expected = nbc._answers(list(sample))
+    assert sum(seen["answered"] for seen in expected.values()) > 0
+    assert nbc._answers_in_database(sample) == expected
+    assert nbc._behaviour([ann.pk]) == {ann.pk: expected}
