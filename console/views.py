@@ -112,10 +112,14 @@ def detail(request, customer_id: int):
             raise Http404("No such customer.")
         back = request.get_full_path() if survivor == customer_id else _detail_url(request, survivor)
         return _log_interaction(request, survivor, back=back)
-    survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
-    if response:
+    # Read the row first: a live customer (nearly every view) needs no walk along merges.
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise Http404("No such customer.")
+    if customer.merged_into_id is not None:
+        _survivor, response = _survivor_or_redirect(request, customer_id, "customers:detail")
         return response
-    return _render_detail(request, survivor)
+    return _render_detail(request, customer_id, customer=customer)
 
 
 def _detail_url(request, customer_id: int) -> str:
@@ -149,7 +153,7 @@ def _log_fields_html(form: LogInteractionForm) -> str:
     return html
 
 
-def _render_detail(request, customer_id: int, *, log_form=None, status: int = 200):
+def _render_detail(request, customer_id: int, *, log_form=None, status: int = 200, customer=None):
     channels = _channels()
     filter_form = TimelineFilterForm(request.GET or None, channels=channels)
     data = customer_360(
@@ -157,6 +161,7 @@ def _render_detail(request, customer_id: int, *, log_form=None, status: int = 20
         filters=filter_form.to_filters() if request.GET else None,
         before=decode_cursor(request.GET.get("before")),
         viewer=request.user,
+        customer=customer,
     )
     if data is None:
         raise Http404("No such customer.")
