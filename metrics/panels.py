@@ -10,9 +10,9 @@ HOME_CASES = 10
 def customer_voice_context(request, customer) -> dict:
     """Latest NPS / CES / CSAT, a small NPS trend and open cases: two queries whatever the history."""
     recent = list(
-        SurveyResponse.objects.filter(customer_id=customer.pk)
-        .select_related("survey")
-        .order_by("-responded_at", "-id")[:RECENT_RESPONSES]
+        SurveyResponse.objects.filter(customer_id=customer.pk).order_by("-responded_at", "-id")[
+            :RECENT_RESPONSES
+        ]
     )
     latest = {}
     for response in recent:

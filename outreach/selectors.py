@@ -1,6 +1,6 @@
 """Reads for outbound messages: one message with its events, a customer's recent messages."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from .models import Message, MessageEvent
 from .next_best import NEXT_BEST
@@ -17,10 +17,13 @@ def message_with_events(*, message_id: int) -> Message | None:
 
 
 def customer_messages(*, customer_id: int, limit: int = PANEL_MESSAGES) -> QuerySet[Message]:
-    """The newest messages decided for a customer (sent and blocked), events prefetched: two queries."""
+    """The newest messages decided for a customer (sent and blocked), events prefetched: two queries.
+
+    Each carries its campaign's name (``campaign_name``), all the 360 panel shows of it.
+    """
     return (
         Message.objects.filter(customer_id=customer_id)
-        .select_related("campaign")
+        .annotate(campaign_name=F("campaign__name"))
         .prefetch_related(Prefetch("events", queryset=MessageEvent.objects.order_by("at", "id")))
         .order_by("-created_at", "-id")[:limit]
     )

@@ -128,6 +128,23 @@ def test_decisions_show_on_the_360_page_and_in_the_admin(agent_client, admin_web
     assert "Spring offer" in listing
 
 
+def test_the_360_panel_names_a_message_s_campaign(agent_client):
+    from outreach.models import Campaign
+    from segments.models import Segment, SegmentKind
+    from tests.factories import MessageFactory
+
+    segment = Segment.objects.create(slug="spring", name="Spring", kind=SegmentKind.STATIC)
+    spring = Campaign.objects.create(
+        name="Spring sale", segment=segment, channel="email", purpose="marketing", body_text="Hi"
+    )
+    customer = CustomerFactory()
+    MessageFactory(customer=customer, campaign=spring, subject="From the campaign")
+    MessageFactory(customer=customer, subject="On its own")
+    page = agent_client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "marketing · Spring sale" in page
+    assert page.count(" · Spring sale") == 1
+
+
 def test_campaign_api_create_send_results(api_client_with, consenting):
     from segments.models import Segment, SegmentKind
     from segments.services import add_members
