@@ -292,15 +292,19 @@ def _compare(left: float, op: str, right: float) -> bool:
     }[op]
 
 
-def _count_condition(events, op: str, n: int) -> Q:
-    """Customers whose number of matching events satisfies ``op n`` (zero events count)."""
+def _count_condition(events, aggregated, op: str, n: int) -> Q:
+    """Customers whose number of matching events satisfies ``op n`` (zero events count).
+
+    ``aggregated`` is ``events`` restricted to the customers re-evaluated (incremental refresh):
+    counts group those rows only; the one-event test is a correlated EXISTS over ``events``.
+    """
 
     def at_least(k: int) -> Q:
         if k <= 0:
             return EVERYTHING
         if k == 1:
             return Q(Exists(events.filter(customer_id=OuterRef("pk"))))
-        grouped = events.values("customer_id").annotate(events_n=Count("id")).filter(events_n__gte=k)
+        grouped = aggregated.values("customer_id").annotate(events_n=Count("id")).filter(events_n__gte=k)
         return Q(pk__in=grouped.values("customer_id"))
 
     if op == "gte":
@@ -314,7 +318,7 @@ def _count_condition(events, op: str, n: int) -> Q:
     # eq
     if n == 0:
         return _negate(at_least(1))
-    exactly = events.values("customer_id").annotate(events_n=Count("id")).filter(events_n=n)
+    exactly = aggregated.values("customer_id").annotate(events_n=Count("id")).filter(events_n=n)
     return Q(pk__in=exactly.values("customer_id"))
 
 
@@ -340,7 +344,9 @@ def compile_events(condition: dict, ctx: CompileContext) -> Q:
     # whole window of a type instead (``last`` and the one-event test below).
     parts: list[Q] = []
     if "count" in condition:
-        parts.append(_count_condition(aggregated, condition["count"]["op"], condition["count"]["value"]))
+        parts.append(
+            _count_condition(events, aggregated, condition["count"]["op"], condition["count"]["value"])
+        )
     if "sum" in condition:
         parts.append(_sum_condition(aggregated, condition["sum"]["op"], condition["sum"]["value"]))
     if "last" in condition:
