@@ -326,6 +326,9 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 INTERACTION_PARTITIONS_AHEAD = env.int("INTERACTION_PARTITIONS_AHEAD", default=3)
 # Dirty marks a worker claims per batch (SKIP LOCKED): smaller batches spread a burst over more workers.
 DIRTY_BATCH_SIZE = env.int("DIRTY_BATCH_SIZE", default=1000)
+# Marks deleted (by this worker process) before it vacuums the marks table: a queue table whose
+# head is all dead rows makes every claim walk them (README "Lanes"); 0 leaves it to autovacuum.
+DIRTY_VACUUM_EVERY = env.int("DIRTY_VACUUM_EVERY", default=50_000)
 # Interaction types the detractor-risk model counts as service contacts (scoring.detractor).
 SCORING_CONTACT_TYPES = env.list(
     "SCORING_CONTACT_TYPES", default=["complaint", "query", "call", "email", "chat"]

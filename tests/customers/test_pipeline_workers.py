@@ -87,3 +87,36 @@ def _processed() -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {PROBE_TABLE}")
         return cursor.fetchone()[0]
+
+
+def test_a_worker_vacuums_the_marks_table_after_deleting_enough_marks(settings):
+    """Processed marks are deleted; the dead rows at the head of the queue are vacuumed away by
+    the worker itself once it has deleted DIRTY_VACUUM_EVERY of them (autovacuum may be off)."""
+    from customers import pipeline
+
+    settings.DIRTY_VACUUM_EVERY = 40
+    customers = Customer.objects.bulk_create(Customer(first_name=f"V{i}") for i in range(30))
+    mark_dirty([c.pk for c in customers], reason="test", schedule=False)
+    pipeline._deleted_since_vacuum = 0
+    pipeline.process_dirty_customers(lane=DirtyLane.REALTIME, batch_size=10)  # deletes 30: not yet
+    assert _vacuumed_at() is None
+    # the standard lane's first batch brings the count to 40: it vacuums, then two batches follow
+    pipeline.process_dirty_customers(lane=DirtyLane.STANDARD, batch_size=10)
+    assert _vacuumed_at() is not None
+    assert pipeline._deleted_since_vacuum == 20
+    assert not DirtyCustomer.objects.exists()
+
+
+def _vacuumed_at():
+    deadline = time.monotonic() + 5
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = %s",
+                [DirtyCustomer._meta.db_table],
+            )
+            at = cursor.fetchone()[0]
+        if at is not None or time.monotonic() > deadline:
+            return at
+        time.sleep(0.2)
