@@ -245,7 +245,9 @@ class CpuMeter:
         cores = {role: (last[role] - self.first.get(role, 0.0)) / seconds for role in last}
         cores.update({role: used / seconds for role, used in reaped.items()})
         machine = cores.pop("machine")
-        cores["the rest (the poller, other jobs, the system)"] = machine - sum(cores.values())
+        cores["the rest (PostgreSQL backends that exited, the poller, other jobs, the system)"] = (
+            machine - sum(cores.values())
+        )
         return cores
 
     def _sample(self) -> dict[str, float]:
