@@ -80,7 +80,7 @@ def make_items(count: int, *, seed: int, source: str = SOURCE) -> list[dict]:
 def run(bench: Run) -> None:
     items = make_items(bench.scale.ingest_items, seed=bench.seed)
     warmup = make_items(WARMUP_ITEMS, seed=bench.seed + 1000, source=f"{SOURCE}_warmup")
-    with mock.patch("customers.pipeline._schedule_processing"):
+    with mock.patch("customers.pipeline.schedule_processing"):
         ingest_interactions(items=warmup, client=None)  # first-use costs (imports, caches) are not ingest
         seconds, created, errors = _ingest_batches(
             items, lambda batch: ingest_interactions(items=batch, client=None)
