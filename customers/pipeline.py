@@ -147,9 +147,9 @@ def process_dirty_customers(
 _deleted_since_vacuum = 0
 
 
-def tidy_marks(*, every: int | None = None) -> bool:
-    """Vacuum the marks table once this process has deleted ``every`` marks since it last did
-    (``settings.DIRTY_VACUUM_EVERY``); return whether it vacuumed.
+def tidy_marks() -> bool:
+    """Vacuum the marks table once this process has deleted ``settings.DIRTY_VACUUM_EVERY`` marks
+    since it last did; return whether it vacuumed.
 
     Marks are deleted as they are processed, so the head of each lane's index range fills with
     dead entries and every claim walks them (on the large data set: 218 ms to find 1,000 live
@@ -158,7 +158,7 @@ def tidy_marks(*, every: int | None = None) -> bool:
     once (a session lock; the other worker skips), and never waiting for a lock (SKIP_LOCKED).
     """
     global _deleted_since_vacuum
-    every = settings.DIRTY_VACUUM_EVERY if every is None else every
+    every = settings.DIRTY_VACUUM_EVERY
     if connection.vendor != "postgresql" or every <= 0 or _deleted_since_vacuum < every:
         return False
     if connection.in_atomic_block:  # a caller's transaction (tests, an admin action): next time
