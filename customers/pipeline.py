@@ -316,17 +316,19 @@ def _retry_delay(attempts: int) -> timedelta:
 
 def retry_failed_handlers(*, lane: DirtyLane = DirtyLane.STANDARD, batch_size: int = 1000) -> int:
     """Re-run each of the lane's handlers for the customers it failed on whose retry is due; return
-    how many succeeded. The standard lane also drops the failures of handlers no longer registered."""
+    how many succeeded. The standard lane also claims the due failures of handlers no longer
+    registered, and drops them."""
     succeeded = 0
     with transaction.atomic():
-        if lane == DirtyLane.STANDARD:
-            DirtyHandlerFailure.objects.exclude(handler__in=list(_handlers)).delete()
         due = _claim_due_failures(lane, batch_size)
         by_handler: dict[str, list[int]] = {}
         for name, customer_id in due:
             by_handler.setdefault(name, []).append(customer_id)
         for name, ids in by_handler.items():
-            handler = _handlers[name]
+            handler = _handlers.get(name)
+            if handler is None:  # no longer registered: nothing left to do for it
+                DirtyHandlerFailure.objects.filter(handler=name, customer_id__in=ids).delete()
+                continue
             ids = sorted(ids)
             errors = run_isolated(name, handler, ids)
             done = [pk for pk in ids if pk not in errors]
@@ -339,21 +341,25 @@ def retry_failed_handlers(*, lane: DirtyLane = DirtyLane.STANDARD, batch_size: i
 
 
 def _claim_due_failures(lane: DirtyLane, limit: int) -> list[tuple[str, int]]:
-    """(handler, customer id) of the lane's failures due for a retry that this worker may process now."""
+    """(handler, customer id) of the lane's failures due for a retry that this worker may process
+    now; the standard lane's include those of handlers no longer registered."""
     now = timezone.now()
     handlers = list(_lane_handlers(lane))
-    due = DirtyHandlerFailure.objects.filter(set_aside=False, next_attempt_at__lte=now, handler__in=handlers)
+    orphans = lane == DirtyLane.STANDARD
     if connection.vendor != "postgresql":
+        mine = Q(handler__in=handlers) | (~Q(handler__in=list(_handlers)) if orphans else Q(pk__in=[]))
+        due = DirtyHandlerFailure.objects.filter(mine, set_aside=False, next_attempt_at__lte=now)
         return list(due.order_by("next_attempt_at", "pk").values_list("handler", "customer_id")[:limit])
     table = DirtyHandlerFailure._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH due AS MATERIALIZED (SELECT handler, customer_id FROM {table} "
-            "  WHERE NOT set_aside AND next_attempt_at <= %s AND handler = ANY(%s::text[]) "
+            "  WHERE NOT set_aside AND next_attempt_at <= %s "
+            "  AND (handler = ANY(%s::text[]) OR (%s AND handler <> ALL(%s::text[]))) "
             "  ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "SELECT handler, customer_id FROM due "
             "WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)",
-            [now, handlers, limit, LOCK_NAMESPACES[lane]],
+            [now, handlers, orphans, list(_handlers), limit, LOCK_NAMESPACES[lane]],
         )
         return cursor.fetchall()
 

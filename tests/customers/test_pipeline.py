@@ -312,3 +312,25 @@ def test_the_realtime_lane_is_not_held_by_a_standard_worker_on_the_same_customer
         other.close()
     assert pipeline.process_dirty_customers(lane=DirtyLane.STANDARD) == 1
     assert lane_batches[DirtyLane.STANDARD] == [[customer.pk]]
+
+
+@pytest.mark.django_db
+def test_due_failures_of_a_handler_no_longer_registered_are_dropped_by_the_standard_lane(lane_batches):
+    due, set_aside = CustomerFactory(), CustomerFactory()
+    past = timezone.now() - timedelta(minutes=1)
+    for customer, aside in ((due, False), (set_aside, True)):
+        DirtyHandlerFailure.objects.create(
+            handler="retired",
+            customer=customer,
+            attempts=1,
+            error="RuntimeError: gone",
+            first_failed_at=past,
+            last_failed_at=past,
+            next_attempt_at=past,
+            set_aside=aside,
+        )
+    assert pipeline.retry_failed_handlers(lane=DirtyLane.REALTIME) == 0
+    assert DirtyHandlerFailure.objects.count() == 2  # not the real-time lane's to drop
+    assert pipeline.retry_failed_handlers(lane=DirtyLane.STANDARD) == 0
+    # the due one is dropped; the set-aside one stays in the admin until someone acts on it
+    assert list(DirtyHandlerFailure.objects.values_list("customer_id", flat=True)) == [set_aside.pk]

@@ -177,8 +177,9 @@ def _prepare(bench: Run, workdir: Path) -> tuple[dict, Segment]:
 class MembershipPoller(threading.Thread):
     """Records when each customer is first seen entering the segment (its own connection).
 
-    It reads the segment's entries written since the last poll (movements are written in the
-    same statement as the membership they describe), not the whole membership: the poller runs
+    It reads the segment's entries of the last minute written since the test began (movements
+    are written in the same statement as the membership they describe), not the whole
+    membership: the poller runs
     on the machine under test, and re-reading tens of thousands of members five times a second
     took CPU from it.
     """
