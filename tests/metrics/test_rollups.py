@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from customers import pipeline
 from metrics import selectors
-from metrics.models import ResponseRollup, RollupRebuild
+from metrics.models import ResponseRollup, RollupRebuild, SurveyResponse
 from metrics.services import rollups
 from tests.factories import BusinessUnitFactory, CustomerFactory
 from tests.metrics.helpers import add_response, make_survey
@@ -161,6 +161,20 @@ def test_without_a_rebuild_every_cell_of_a_dirty_customer_is_recounted(mixed_res
     assert written == 3  # no rebuild on record: nothing is known to be counted already
     cells = ResponseRollup.objects.filter(survey=survey).values_list("day", "score", "count")
     assert sorted(cells) == [(when.date(), 9, 1) for when in days]
+
+
+def test_a_refresh_of_every_customer_writes_the_cells_a_rebuild_writes(mixed_responses):
+    """Cells split by channel, touchpoint and unit (None and "" among them) around UTC midnight."""
+    columns = ("survey_id", "kind", "day", "channel_id", "touchpoint", "business_unit_id", "score", "count")
+    rollups.rebuild_rollups()
+    rebuilt = sorted(ResponseRollup.objects.values_list(*columns), key=str)
+    ResponseRollup.objects.update(count=999)  # every cell stale: only a recount puts it right
+    authors = list(SurveyResponse.objects.values_list("customer_id", flat=True).distinct())
+
+    written = rollups.refresh_rollups_for_customers(authors)
+
+    assert written == len(rebuilt) > 100
+    assert sorted(ResponseRollup.objects.values_list(*columns), key=str) == rebuilt
 
 
 def test_segments_whose_members_moved_since_the_rebuild_are_rebuilt_on_their_own(mixed_responses):
