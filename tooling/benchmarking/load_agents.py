@@ -195,9 +195,8 @@ class MembershipPoller(threading.Thread):
 
     It reads the segment's entries of the last minute written since the test began (movements
     are written in the same statement as the membership they describe), not the whole
-    membership: the poller runs
-    on the machine under test, and re-reading tens of thousands of members five times a second
-    took CPU from it.
+    membership: the poller runs on the machine under test, and re-reading tens of thousands of
+    members five times a second took CPU from it.
     """
 
     def __init__(self, segment_id: int):
@@ -217,12 +216,12 @@ class MembershipPoller(threading.Thread):
                 # Ids are drawn before commit, so one may become visible after a higher one: reread
                 # the last minute's ids (a short range of the primary key) rather than only newer.
                 rows = conn.execute(
-                    "SELECT id, customer_id FROM segments_segmentmovement "
+                    "SELECT customer_id FROM segments_segmentmovement "
                     "WHERE id > %s AND segment_id = %s AND kind = %s AND at > now() - interval '1 minute'",
                     [last, self.segment_id, MovementKind.ENTERED],
                 ).fetchall()
                 now = time.time()
-                for _, customer_id in rows:
+                for (customer_id,) in rows:
                     self.first_seen.setdefault(customer_id, now)
                 self.stopping.wait(POLL_SECONDS)
 
