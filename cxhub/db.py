@@ -72,3 +72,48 @@ def draw_ids(cursor, table: str, count: int) -> list[int]:
         "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
     )
     return [pk for (pk,) in cursor.fetchall()]
+
+
+def bulk_write(objs: list, names: list[str], *, chunk: int = 1000) -> None:
+    """Write the fields ``names`` of many saved rows of one model, each row its own values.
+
+    PostgreSQL: one ``UPDATE … FROM (VALUES …)`` per ``chunk`` rows. Elsewhere: one prepared
+    ``UPDATE … WHERE pk = ?`` run for every row (``executemany``). Django's ``bulk_update`` builds
+    a ``CASE WHEN pk = … THEN …`` per field and row and resolves each as an expression, which
+    costs more Python than the rows' writing (18 s of the demo journeys' 33 s). Like
+    ``bulk_update``, it writes the values as they are: no ``pre_save`` (``auto_now``) and no signals.
+    """
+    if not objs:
+        return
+    meta = type(objs[0])._meta
+    fields = [meta.get_field(name) for name in names]
+    pk = meta.pk
+    table = connection.ops.quote_name(meta.db_table)
+    pk_column = connection.ops.quote_name(pk.column)
+    columns = [connection.ops.quote_name(f.column) for f in fields]
+
+    def values(obj) -> list:
+        return [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            assignments = ", ".join(f"{column} = %s" for column in columns)
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s",
+                [[*values(obj), pk.get_db_prep_save(obj.pk, connection)] for obj in objs],
+            )
+            return
+        row_sql = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in [pk, *fields]) + ")"
+        assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+        for start in range(0, len(objs), chunk):
+            rows = objs[start : start + chunk]
+            params: list = []
+            for obj in rows:
+                params.append(obj.pk)
+                params.extend(values(obj))
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} "
+                f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({pk_column}, {', '.join(columns)}) "
+                f"WHERE t.{pk_column} = v.{pk_column}",
+                params,
+            )

@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import DateField, F, Field, JSONField, TimeField
 from django.utils import timezone
 
-from cxhub.db import array_literal, draw_ids
+from cxhub.db import array_literal, bulk_write, draw_ids
 from cxhub.errors import DomainError
 from cxhub.jsonguard import check_data_json
 
@@ -327,29 +327,5 @@ def insert_identities(rows: list[tuple[int, str, str, str]], *, source: str, at)
 
 
 def bulk_write_fields(customers: list[Customer], names: list[str]) -> None:
-    """Write ``names`` of many customers: one UPDATE … FROM (VALUES …) per 1,000 on PostgreSQL.
-
-    (Django's bulk_update builds a CASE per field and row, far slower on big batches.)
-    """
-    if not customers:
-        return
-    if connection.vendor != "postgresql":
-        Customer.objects.bulk_update(customers, names, batch_size=500)
-        return
-    fields = [Customer._meta.get_field(name) for name in names]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in fields)
-    row_sql = "(" + ", ".join(["%s::bigint"] + [f"%s::{f.db_type(connection)}" for f in fields]) + ")"
-    table = Customer._meta.db_table
-    with connection.cursor() as cursor:
-        for start in range(0, len(customers), 1000):
-            chunk = customers[start : start + 1000]
-            params: list = []
-            for customer in chunk:
-                params.append(customer.pk)
-                params.extend(f.get_db_prep_save(getattr(customer, f.attname), connection) for f in fields)
-            cursor.execute(
-                f'UPDATE "{table}" AS c SET {assignments} '
-                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v(id, {columns}) WHERE c.id = v.id",
-                params,
-            )
+    """Write ``names`` of many customers (``cxhub.db.bulk_write``)."""
+    bulk_write(customers, names)

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.utils import timezone
 
+from cxhub.db import bulk_write
 from interactions.models import Interaction
 
 from ..models import (
@@ -428,13 +429,11 @@ class _Run:
     def save(self) -> None:
         JourneyTransition.objects.bulk_create(self.new_transitions)
         if self.exited_entries:
-            JourneyTransition.objects.bulk_update(
-                list(self.exited_entries.values()), ["exited_at", "seconds_in_stage"]
-            )
+            bulk_write(list(self.exited_entries.values()), ["exited_at", "seconds_in_stage"])
         for instance in self.touched.values():
             instance.updated_at = self.now
         if self.touched:
-            JourneyInstance.objects.bulk_update(list(self.touched.values()), INSTANCE_FIELDS)
+            bulk_write(list(self.touched.values()), INSTANCE_FIELDS)
 
 
 INSTANCE_FIELDS = [

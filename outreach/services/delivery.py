@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cxhub.db import array_literal
+from cxhub.db import array_literal, bulk_write
 
 from .. import providers, timeline
 from ..models import Message, MessageEvent, MessageStatus, Suppression, SuppressionReason
@@ -207,7 +207,7 @@ def apply_outcomes(messages: list[Message], outcomes: list, config: providers.Pr
             [m for m in to_record if m.channel in ids], timeline.record_outbound(rows), strict=True
         ):
             message.interaction_id = pk
-    Message.objects.bulk_update(
+    bulk_write(
         messages,
         [
             "status",
