@@ -80,8 +80,9 @@ def bulk_write(objs: list, names: list[str], *, chunk: int = 1000) -> None:
     PostgreSQL: one ``UPDATE … FROM (VALUES …)`` per ``chunk`` rows. Elsewhere: one prepared
     ``UPDATE … WHERE pk = ?`` run for every row (``executemany``). Django's ``bulk_update`` builds
     a ``CASE WHEN pk = … THEN …`` per field and row and resolves each as an expression, which
-    costs more Python than the rows' writing (18 s of the demo journeys' 33 s). Like
-    ``bulk_update``, it writes the values as they are: no ``pre_save`` (``auto_now``) and no signals.
+    costs more Python than the rows' writing (the demo's journeys took 33.2 s with it, 24.6 s with
+    this). Like ``bulk_update``, it writes the values as given: no ``pre_save`` (``auto_now``), no
+    signals.
     """
     if not objs:
         return
