@@ -34,7 +34,6 @@ from .resolution import (
     IdentityKey,
     Resolution,
     as_identity_key,
-    bulk_write_fields,
     denormalise_contact_fields,
     resolve,
     split_traits,
@@ -42,7 +41,6 @@ from .resolution import (
 
 __all__ = [
     "Resolution",
-    "bulk_write_fields",
     "record_last_seen",
     "resolve_customer",
     "resolve_customers",

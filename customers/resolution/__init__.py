@@ -7,7 +7,8 @@ The entry points for other modules are ``customers.services.resolve_customers`` 
 - ``policy``: ``BatchResolver`` locks the matched profiles once (ascending id) and decides in
   memory, per set, attach / create / merge under the merge rules;
 - ``writer``: the batch's decisions written in bulk (``flush``), plus the bulk writers
-  ``create_customers``, ``insert_identities`` and ``bulk_write_fields``.
+  ``create_customers`` and ``insert_identities`` (many customers' own field values are written with
+  ``cxhub.db.bulk_write``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from .policy import BatchResolver
 from .writer import (
     TRAIT_FIELDS,
     Resolution,
-    bulk_write_fields,
     create_customers,
     denormalise_contact_fields,
     flush,
@@ -32,7 +32,6 @@ __all__ = [
     "IdentityKey",
     "Resolution",
     "as_identity_key",
-    "bulk_write_fields",
     "create_customers",
     "denormalise_contact_fields",
     "identities_with_values",

@@ -125,7 +125,7 @@ def flush(batch: BatchResolver, outcomes: list[Outcome], *, schedule: bool = Tru
     if existing_changes:
         for target in existing_changes:
             batch.customers[target].updated_at = now
-        bulk_write_fields(
+        bulk_write(
             [batch.customers[t] for t in existing_changes],
             sorted(set().union(*existing_changes.values()) | {"updated_at"}),
         )
@@ -324,8 +324,3 @@ def insert_identities(rows: list[tuple[int, str, str, str]], *, source: str, at)
             "ON CONFLICT DO NOTHING",
             [source, at, *(array_literal(column) for column in (customer_ids, kinds, namespaces, values))],
         )
-
-
-def bulk_write_fields(customers: list[Customer], names: list[str]) -> None:
-    """Write ``names`` of many customers (``cxhub.db.bulk_write``)."""
-    bulk_write(customers, names)
