@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cxhub.db import array_literal
+from cxhub.db import array_literal, bulk_write
 
 from .models import DirtyCustomer, DirtyHandlerFailure, DirtyLane
 
@@ -297,7 +297,7 @@ def _record_failures(name: str, errors: dict[int, str]) -> None:
     # A concurrent worker may have recorded the same pair meanwhile: theirs stands.
     DirtyHandlerFailure.objects.bulk_create(new, ignore_conflicts=True)
     if existing:
-        DirtyHandlerFailure.objects.bulk_update(
+        bulk_write(
             list(existing.values()), ["attempts", "error", "last_failed_at", "next_attempt_at", "set_aside"]
         )
     set_aside = [row for row in existing.values() if row.set_aside]

@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from customers.models import Consent, Customer
+from cxhub.db import bulk_write
 from interactions.models import Channel, Direction, Interaction
 
 from . import verbatims
@@ -58,12 +59,12 @@ def _agents_at_work(*, rng: random.Random, stdout) -> None:
     for row in handled:
         row.agent = rng.choice(agents)
         row.duration_seconds = int(rng.lognormvariate(5.4, 0.6))  # median ≈ 220 s
-    Interaction.objects.bulk_update(handled, ["agent", "duration_seconds"], batch_size=1000)
+    bulk_write(handled, ["agent", "duration_seconds"])
     waiting = list(JourneyException.objects.filter(resolved_at__isnull=True).order_by("due_at", "pk"))
     now = timezone.now()
     for exception in waiting[: len(waiting) // 2]:
         exception.assigned_to, exception.assigned_at = rng.choice(agents), now
-    JourneyException.objects.bulk_update(waiting, ["assigned_to", "assigned_at"])
+    bulk_write(waiting, ["assigned_to", "assigned_at"])
     stdout.write(
         f"  {len(agents)} agents handled {len(handled)} contacts; {len(waiting) // 2} of "
         f"{len(waiting)} open exceptions assigned"
@@ -252,7 +253,7 @@ def _timeline(responses: list[SurveyResponse]) -> None:
     )
     for r in responses:
         r.timeline_interaction_id = ids[f"survey-response-{r.pk}"]
-    SurveyResponse.objects.bulk_update(responses, ["timeline_interaction"], batch_size=1000)
+    bulk_write(responses, ["timeline_interaction"])
 
 
 def _cases(responses: list[SurveyResponse], now, rng: random.Random) -> int:

@@ -21,6 +21,7 @@ from django.utils.html import escape, linebreaks
 from audit.services import record_audit
 from customers.models import ConsentPurpose, Customer
 from customers.selectors import ALL_CHANNELS, OPT_OUT_PURPOSES
+from cxhub.db import bulk_write
 from cxhub.errors import Conflict, DomainError
 from interactions.models import Channel, Interaction
 
@@ -391,7 +392,7 @@ def _create_messages_python(campaign: Campaign, now: datetime) -> int:
     Message.objects.bulk_create(messages)
     for recipient, message in zip(recipients, messages, strict=True):
         recipient.message = message
-    CampaignRecipient.objects.bulk_update(recipients, ["message"])
+    bulk_write(recipients, ["message"])
     _queued_events(campaign, messages, now)
     return len(messages)
 

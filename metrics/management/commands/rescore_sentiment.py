@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
+from cxhub.db import bulk_write
 from metrics import verbatims
 from metrics.models import SurveyResponse
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
                 response.sentiment = found.compound if found else None
                 response.sentiment_label = found.label if found else ""
                 updates.append(response)
-            SurveyResponse.objects.bulk_update(updates, ["sentiment", "sentiment_label"])
+            bulk_write(updates, ["sentiment", "sentiment_label"])
             done += len(batch)
             last_pk = batch[-1].pk
             self.stdout.write(f"  {done}/{total} comments re-read")
