@@ -168,7 +168,9 @@ def tidy_marks() -> bool:
         if not cursor.fetchone()[0]:
             return False
         try:
-            cursor.execute(f"VACUUM (SKIP_LOCKED) {DirtyCustomer._meta.db_table}")
+            # ANALYZE too: the claim's plan needs the table's current size, and autovacuum may
+            # never have looked at it (a claim planned for 190 marks sorted 60,000 on disk)
+            cursor.execute(f"VACUUM (ANALYZE, SKIP_LOCKED) {DirtyCustomer._meta.db_table}")
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [VACUUM_LOCK])
     _deleted_since_vacuum = 0
@@ -188,10 +190,22 @@ def _process_one_batch(lane: DirtyLane, batch_size: int) -> int:
         ids = sorted({customer_id for _, customer_id in claimed})
         failed = {name: run_isolated(name, handler, ids) for name, handler in _lane_handlers(lane).items()}
         _settle(ids, failed)
-        DirtyCustomer.objects.filter(pk__in=[pk for pk, _ in claimed]).delete()
+        _delete_marks([pk for pk, _ in claimed])
     global _deleted_since_vacuum
     _deleted_since_vacuum += len(claimed)
     return len(ids)
+
+
+def _delete_marks(pks: list[int]) -> None:
+    if connection.vendor != "postgresql":
+        DirtyCustomer.objects.filter(pk__in=pks).delete()
+        return
+    # one array parameter: a claim is often thousands of marks, and adapting each id as a
+    # parameter of its own cost the worker more than the handlers' work
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {DirtyCustomer._meta.db_table} WHERE id = ANY(%s::bigint[])", [array_literal(pks)]
+        )
 
 
 def run_isolated(name: str, handler: DirtyHandler, ids: list[int]) -> dict[int, str]:
@@ -391,9 +405,11 @@ def _claim(lane: DirtyLane, batch_size: int) -> list[tuple[int, int]]:
             "  WHERE lane = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED), "
             "mine AS MATERIALIZED (SELECT id, customer_id FROM marks "
             "  WHERE pg_try_advisory_xact_lock(%s, (customer_id %% 2147483647)::int4)), "
+            # a join, not ``= ANY(ARRAY(…))``: PostgreSQL searches a computed array linearly for
+            # every candidate row (57,000 rows × 1,000 ids took 347 ms of a 384 ms claim)
             f"newer AS (SELECT d.id, d.customer_id FROM {table} d "
-            "  WHERE d.customer_id = ANY(ARRAY(SELECT DISTINCT customer_id FROM mine)) "
-            "  AND d.lane = %s AND d.id > (SELECT max(id) FROM marks) FOR UPDATE OF d SKIP LOCKED) "
+            "  JOIN (SELECT DISTINCT customer_id FROM mine) m ON d.customer_id = m.customer_id "
+            "  WHERE d.lane = %s AND d.id > (SELECT max(id) FROM marks) FOR UPDATE OF d SKIP LOCKED) "
             "SELECT id, customer_id FROM mine UNION ALL SELECT id, customer_id FROM newer ORDER BY id",
             [int(lane), batch_size, LOCK_NAMESPACES[lane], int(lane)],
         )
