@@ -53,10 +53,12 @@ bench-ingest: install
 bench-load: install
 	$(MANAGE) bench --scale $(SCALE) --only load_agents
 
-## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues)
+## worker / beat: background processes for a PostgreSQL + Redis install (QUEUES=dirty,segments to pick queues;
+## the worker runs at NICE=10 so that, beside the web server, agents' pages get the CPU first)
 QUEUES ?= default,ingest,realtime,dirty,segments,journeys,outbound,models
+NICE ?= 10
 worker: install
-	$(BIN)/celery -A cxhub worker --loglevel=info -Q $(QUEUES)
+	nice -n $(NICE) $(BIN)/celery -A cxhub worker --loglevel=info -Q $(QUEUES)
 
 beat: install
 	$(BIN)/celery -A cxhub beat --loglevel=info --scheduler cxhub.beat:SingleBeatScheduler
