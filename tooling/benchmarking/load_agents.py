@@ -90,10 +90,9 @@ def _background_nice() -> int:
     "Workers at scale": on one machine, background work yields the CPU to agents' pages).
     ``BENCH_LOAD_NICE=0`` runs every process at the same priority, for comparison."""
     value = os.environ.get("BENCH_LOAD_NICE", str(BACKGROUND_NICE))
-    try:
-        return max(0, min(19, int(value)))
-    except ValueError:
-        raise RuntimeError(f"BENCH_LOAD_NICE must be an integer from 0 to 19, not {value!r}") from None
+    if not (value.isascii() and value.isdigit() and int(value) <= 19):
+        raise RuntimeError(f"BENCH_LOAD_NICE must be an integer from 0 to 19, not {value!r}")
+    return int(value)
 
 
 def _start(args: list[str], env: dict, log: Path, *, nice: int = 0) -> subprocess.Popen:
